@@ -1,0 +1,1 @@
+"""Pure OCI content rules: digests, media types, manifest parsing. No I/O."""

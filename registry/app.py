@@ -1,0 +1,66 @@
+"""The Starlette application: every route in one list, storage opened at startup."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from registry.config import Settings
+from registry.errors import exception_handlers
+from registry.routes import base, blobs, listings, manifests, uploads
+from storage.store import Storage
+
+NAME = "/v2/{name:path}"
+
+routes = [
+    Route("/v2/", base.version_check, methods=["GET", "HEAD"]),
+    Route("/v2/_catalog", listings.list_repositories, methods=["GET"]),
+    Route(f"{NAME}/tags/list", listings.list_tags, methods=["GET"], name="tags"),
+    Route(f"{NAME}/manifests/{{reference}}", manifests.ManifestEndpoint, name="manifest"),
+    Route(f"{NAME}/blobs/uploads/", uploads.start_upload, methods=["POST"], name="uploads"),
+    Route(f"{NAME}/blobs/uploads", uploads.start_upload, methods=["POST"]),
+    Route(f"{NAME}/blobs/uploads/{{upload_id}}", uploads.UploadEndpoint, name="upload"),
+    Route(f"{NAME}/blobs/{{digest}}", blobs.BlobEndpoint, name="blob"),
+    Route(f"{NAME}/referrers/{{digest}}", listings.list_referrers, methods=["GET"], name="referrers"),
+]
+
+
+class ApiVersionHeader:
+    """Every /v2/ response says which API it speaks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_header(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"docker-distribution-api-version", b"registry/2.0"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header if scope["type"] == "http" else send)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.storage = await Storage.open(Path(settings.data_dir), settings.metadata_url)
+        try:
+            yield
+        finally:
+            await app.state.storage.close()
+
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(ApiVersionHeader)],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )

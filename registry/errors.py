@@ -1,0 +1,140 @@
+"""The one OCI error table, and the handler that renders every error body.
+
+Storage and manifests raise domain errors; handlers raise the few request
+errors below. ERRORS maps each to its OCI code and HTTP status, so no handler
+carries its own try/except ladder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from manifests.digest import InvalidDigest
+from manifests.parse import ManifestInvalid
+from storage import errors as storage_errors
+
+MESSAGES: dict[str, str] = {
+    "BLOB_UNKNOWN": "blob unknown to registry",
+    "BLOB_UPLOAD_INVALID": "blob upload invalid",
+    "BLOB_UPLOAD_UNKNOWN": "blob upload unknown to registry",
+    "DIGEST_INVALID": "provided digest did not match uploaded content",
+    "MANIFEST_BLOB_UNKNOWN": "manifest references a manifest or blob unknown to registry",
+    "MANIFEST_INVALID": "manifest invalid",
+    "MANIFEST_UNKNOWN": "manifest unknown to registry",
+    "NAME_INVALID": "invalid repository name",
+    "NAME_UNKNOWN": "repository name not known to registry",
+    "SIZE_INVALID": "provided length did not match content length",
+    "UNAUTHORIZED": "authentication required",
+    "DENIED": "requested access to the resource is denied",
+    "UNSUPPORTED": "the operation is unsupported",
+    "TOOMANYREQUESTS": "too many requests",
+    "RANGE_INVALID": "requested range not satisfiable",
+    "UNAVAILABLE": "service unavailable",
+}
+
+
+class RequestError(Exception):
+    def __init__(self, detail: object = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NameInvalid(RequestError):
+    pass
+
+
+class TagInvalid(RequestError):
+    pass
+
+
+class SizeInvalid(RequestError):
+    pass
+
+
+class ManifestTooLarge(RequestError):
+    pass
+
+
+class RangeNotSatisfiable(RequestError):
+    def __init__(self, size: int) -> None:
+        super().__init__({"size": size})
+        self.size = size
+
+
+class UploadRangeInvalid(RequestError):
+    """A malformed Content-Range on an upload chunk."""
+
+
+class Unsupported(RequestError):
+    pass
+
+
+# exception → (OCI code, HTTP status); the first matching class wins.
+ERRORS: list[tuple[type[Exception], str, int]] = [
+    (storage_errors.RangeInvalid, "BLOB_UPLOAD_INVALID", 416),
+    (storage_errors.BlobUploadInvalid, "BLOB_UPLOAD_INVALID", 400),
+    (storage_errors.BlobUploadUnknown, "BLOB_UPLOAD_UNKNOWN", 404),
+    (storage_errors.BlobUnknown, "BLOB_UNKNOWN", 404),
+    (storage_errors.DigestMismatch, "DIGEST_INVALID", 400),
+    (storage_errors.ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 400),
+    (storage_errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
+    (storage_errors.NameUnknown, "NAME_UNKNOWN", 404),
+    (storage_errors.Unavailable, "UNAVAILABLE", 503),
+    (InvalidDigest, "DIGEST_INVALID", 400),
+    (ManifestInvalid, "MANIFEST_INVALID", 400),
+    (NameInvalid, "NAME_INVALID", 400),
+    (TagInvalid, "MANIFEST_INVALID", 400),
+    (SizeInvalid, "SIZE_INVALID", 400),
+    (ManifestTooLarge, "SIZE_INVALID", 413),
+    (RangeNotSatisfiable, "RANGE_INVALID", 416),
+    (UploadRangeInvalid, "BLOB_UPLOAD_INVALID", 400),
+    (Unsupported, "UNSUPPORTED", 405),
+    (ClientDisconnect, "BLOB_UPLOAD_INVALID", 400),
+]
+
+
+def error_body(code: str, detail: object = None) -> dict[str, Any]:
+    return {"errors": [{"code": code, "message": MESSAGES[code], "detail": detail}]}
+
+
+def lookup(exc: Exception) -> tuple[str, int]:
+    for kind, code, status in ERRORS:
+        if isinstance(exc, kind):
+            return code, status
+    raise exc
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    code, status = lookup(exc)
+    detail = getattr(exc, "detail", None) or (str(exc) or None)
+    headers = _extra_headers(exc)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
+
+
+async def handle_http(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown path, wrong method) in the OCI shape."""
+    assert isinstance(exc, HTTPException)
+    code = "UNSUPPORTED" if exc.status_code == 405 else "NAME_UNKNOWN"
+    if request.method == "HEAD":
+        return Response(status_code=exc.status_code)
+    return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
+
+
+def _extra_headers(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, storage_errors.RangeInvalid):
+        return {"Range": f"0-{max(exc.offset - 1, 0)}"}
+    if isinstance(exc, RangeNotSatisfiable):
+        return {"Content-Range": f"bytes */{exc.size}"}
+    return {}
+
+
+def exception_handlers() -> dict[Any, Any]:
+    handlers: dict[Any, Any] = {kind: handle_error for kind, _, _ in ERRORS}
+    handlers[HTTPException] = handle_http
+    return handlers

@@ -1,0 +1,86 @@
+"""Small request helpers shared by the resource modules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+
+from manifests.digest import Digest
+from registry.errors import RangeNotSatisfiable, SizeInvalid, UploadRangeInvalid
+from registry.names import check_name
+from storage.store import Storage
+
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def storage(request: Request) -> Storage:
+    store: Storage = request.app.state.storage
+    return store
+
+
+def repository(request: Request) -> str:
+    return check_name(request.path_params["name"])
+
+
+def path_digest(request: Request) -> Digest:
+    return Digest.parse(request.path_params["digest"])
+
+
+def actor(request: Request) -> str:
+    client = request.client
+    return f"anonymous@{client.host}" if client else "anonymous"
+
+
+def content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise SizeInvalid({"content-length": value})
+    return int(value)
+
+
+def has_body(request: Request) -> bool:
+    length = content_length(request)
+    return bool(length) or "chunked" in request.headers.get("transfer-encoding", "")
+
+
+def body(request: Request) -> AsyncIterator[bytes]:
+    return request.stream()
+
+
+def upload_range(request: Request) -> tuple[int, int] | None:
+    """The (start, length) a chunk claims in Content-Range, when it claims one."""
+    value = request.headers.get("content-range")
+    if value is None:
+        return None
+    match = _CONTENT_RANGE.match(value.strip())
+    if not match or int(match[2]) < int(match[1]):
+        raise UploadRangeInvalid({"content-range": value})
+    start, end = int(match[1]), int(match[2])
+    length = content_length(request)
+    if length is not None and length != end - start + 1:
+        raise UploadRangeInvalid({"content-range": value, "content-length": length})
+    return start, end - start + 1
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) of a single-range Range header; None serves the whole blob."""
+    if header is None:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or (not match[1] and not match[2]):
+        return None  # multiple or unknown ranges: ignore the header, as RFC 9110 allows
+    if not match[1]:
+        suffix = int(match[2])
+        if suffix == 0:
+            raise RangeNotSatisfiable(size)
+        return max(size - suffix, 0), size
+    start = int(match[1])
+    end = min(int(match[2]) + 1, size) if match[2] else size
+    if start >= size or (match[2] and int(match[2]) < start):
+        raise RangeNotSatisfiable(size)
+    return start, end

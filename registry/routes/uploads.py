@@ -1,0 +1,90 @@
+"""Blob uploads: open (or mount, or push whole), PATCH chunks, status, close, cancel."""
+
+from __future__ import annotations
+
+from starlette.endpoints import HTTPEndpoint
+from starlette.requests import Request
+from starlette.responses import Response
+
+from manifests.digest import Digest, UnsupportedAlgorithm
+from registry.http import actor, body, content_length, has_body, repository, storage, upload_range
+from storage.uploads import Upload
+
+ALGORITHMS = ("sha256", "sha512", "blake3")
+
+
+async def start_upload(request: Request) -> Response:
+    name = repository(request)
+    params = request.query_params
+    store = storage(request)
+    if "mount" in params and "from" in params:
+        digest = Digest.parse(params["mount"])
+        source = params["from"]
+        if source != name and await store.blobs.mount(name, source, digest, actor(request)):
+            return _created(request, name, digest)
+    if "digest" in params:
+        digest = Digest.parse(params["digest"])
+        pushed = await store.uploads.push(
+            name, digest, body(request), actor(request), content_length(request)
+        )
+        return _created(request, name, digest if digest.algorithm != "sha256" else pushed)
+    upload = await store.uploads.start(name, _algorithm(params.get("digest-algorithm")))
+    return _accepted(request, upload)
+
+
+class UploadEndpoint(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        upload = await _session(request)
+        return Response(status_code=204, headers=_upload_headers(request, upload))
+
+    async def patch(self, request: Request) -> Response:
+        upload = await _session(request)
+        claimed = upload_range(request)
+        start, length = claimed if claimed else (None, content_length(request))
+        upload = await storage(request).uploads.append(upload, body(request), start, length)
+        return _accepted(request, upload)
+
+    async def put(self, request: Request) -> Response:
+        upload = await _session(request)
+        digest = Digest.parse(request.query_params.get("digest", ""))
+        uploads = storage(request).uploads
+        if has_body(request):
+            claimed = upload_range(request)
+            start, length = claimed if claimed else (None, content_length(request))
+            upload = await uploads.append(upload, body(request), start, length)
+        await uploads.finish(upload, digest, actor(request))
+        return _created(request, upload.repository, digest)
+
+    async def delete(self, request: Request) -> Response:
+        upload = await _session(request)
+        await storage(request).uploads.cancel(upload)
+        return Response(status_code=204)
+
+
+async def _session(request: Request) -> Upload:
+    return await storage(request).uploads.get(repository(request), request.path_params["upload_id"])
+
+
+def _algorithm(value: str | None) -> str | None:
+    if value is not None and value not in ALGORITHMS:
+        raise UnsupportedAlgorithm(value)
+    return value
+
+
+def _created(request: Request, name: str, digest: Digest) -> Response:
+    location = request.app.url_path_for("blob", name=name, digest=str(digest))
+    headers = {"Location": str(location), "Docker-Content-Digest": str(digest)}
+    return Response(status_code=201, headers=headers)
+
+
+def _accepted(request: Request, upload: Upload) -> Response:
+    return Response(status_code=202, headers=_upload_headers(request, upload))
+
+
+def _upload_headers(request: Request, upload: Upload) -> dict[str, str]:
+    location = request.app.url_path_for("upload", name=upload.repository, upload_id=upload.id)
+    return {
+        "Location": str(location),
+        "Docker-Upload-UUID": upload.id,
+        "Range": f"0-{max(upload.size - 1, 0)}",
+    }

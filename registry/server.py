@@ -1,0 +1,47 @@
+"""Serve the app with Hypercorn (HTTP/1.1 and h2c) until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from registry.app import create_app
+from registry.config import Settings
+
+log = logging.getLogger("artifact-store")
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    host, port = settings.host_port
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.loglevel = settings.log_level.upper()
+    config.accesslog = "-" if settings.log_level == "debug" else None
+    config.errorlog = "-"
+    config.graceful_timeout = 10
+    config.keep_alive_timeout = 75
+    return config
+
+
+async def _serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("artifact-store listening on %s, data in %s", settings.addr, settings.data_dir)
+    await hypercorn_serve(create_app(settings), hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+
+def serve(settings: Settings) -> int:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(_serve(settings))
+    else:
+        uvloop.run(_serve(settings))
+    return 0

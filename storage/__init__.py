@@ -1,0 +1,1 @@
+"""Content-addressed storage: object backends, blob store, metadata, uploads."""

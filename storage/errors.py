@@ -1,0 +1,61 @@
+"""Domain errors raised by storage; registry/errors.py maps each to one OCI error.
+
+    StorageError
+    ├── BlobUnknown            the digest is not readable from the repository
+    ├── BlobUploadUnknown      no such upload session in the repository
+    ├── BlobUploadInvalid      a chunk out of order, a bad range, a short body
+    ├── DigestMismatch         the bytes do not hash to the digest the client gave
+    ├── ManifestUnknown        no manifest by that tag or digest in the repository
+    ├── ManifestBlobUnknown    a manifest references content the repository lacks
+    ├── ManifestRejected       the manifest parses but cannot be stored (detail says why)
+    ├── NameUnknown            the repository does not exist
+    └── Unavailable            a backend (database, object store) cannot be reached
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    def __init__(self, detail: object = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BlobUnknown(StorageError):
+    pass
+
+
+class BlobUploadUnknown(StorageError):
+    pass
+
+
+class BlobUploadInvalid(StorageError):
+    pass
+
+
+class RangeInvalid(BlobUploadInvalid):
+    """A chunk that does not start at the session's current offset."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__({"offset": offset})
+        self.offset = offset
+
+
+class DigestMismatch(StorageError):
+    pass
+
+
+class ManifestUnknown(StorageError):
+    pass
+
+
+class ManifestBlobUnknown(StorageError):
+    pass
+
+
+class NameUnknown(StorageError):
+    pass
+
+
+class Unavailable(StorageError):
+    pass

@@ -1,0 +1,132 @@
+"""Filesystem object store: one file per key under a root directory.
+
+Writes go to a temporary name and are renamed into place after fsync, so a
+reader sees either nothing or the whole object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+from aiofiles.threadpool.binary import AsyncBufferedIOBase
+
+from storage.objects import READ_CHUNK
+
+
+class FileWriter:
+    def __init__(self, path: Path, handle: AsyncBufferedIOBase, start: int | None) -> None:
+        self._path = path
+        self._handle = handle
+        self._start = start  # size before an append; None when this writer created the file
+
+    async def write(self, data: bytes) -> None:
+        await self._handle.write(data)
+
+    async def close(self) -> None:
+        await self._handle.close()
+
+    async def abort(self) -> None:
+        await self._handle.close()
+        if self._start is None:
+            await asyncio.to_thread(self._path.unlink, True)
+        else:
+            await asyncio.to_thread(os.truncate, self._path, self._start)
+
+
+class FilesystemObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    async def stat(self, key: str) -> int | None:
+        try:
+            return (await aiofiles.os.stat(self.path(key))).st_size
+        except FileNotFoundError:
+            return None
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        remaining = None if end is None else end - start
+        async with aiofiles.open(self.path(key), "rb") as handle:
+            await handle.seek(start)
+            while remaining is None or remaining > 0:
+                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
+                chunk = await handle.read(want)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    async def open_writer(self, key: str, *, append: bool = False) -> FileWriter:
+        path = self.path(key)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        start = await self.stat(key) if append else None
+        handle = await aiofiles.open(path, "ab" if append else "wb")
+        return FileWriter(path, handle, start)
+
+    async def put_bytes(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._put_bytes, self.path(key), data)
+
+    async def publish(self, source: str, target: str) -> None:
+        await asyncio.to_thread(self._publish, self.path(source), self.path(target))
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._delete, self.path(key))
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        base = self.path(prefix)
+        for path in await asyncio.to_thread(_walk, base):
+            yield path.relative_to(self.root).as_posix()
+
+    @staticmethod
+    def _put_bytes(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        _fsync_dir(path.parent)
+
+    @staticmethod
+    def _publish(source: Path, target: Path) -> None:
+        if target.exists():
+            source.unlink(missing_ok=True)
+            return
+        with open(source, "rb") as handle:
+            os.fsync(handle.fileno())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+
+    @staticmethod
+    def _delete(path: Path) -> None:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _walk(base: Path) -> list[Path]:
+    if base.is_file():
+        return [base]
+    return sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []

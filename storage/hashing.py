@@ -1,0 +1,85 @@
+"""One pass over the bytes computes every digest a blob needs.
+
+sha256 is what clients name blobs by, blake3 is the storage key, and sha512 is
+added when an upload asks for it. The hashers release the GIL on large
+buffers, so updates run in a worker thread while the event loop keeps reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+import blake3
+
+from manifests.digest import Digest
+
+# Hand updates to a worker thread only above this size; below it the thread
+# hop costs more than the hash.
+THREAD_THRESHOLD = 256 * 1024
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> object: ...
+    def hexdigest(self) -> str: ...
+
+
+def _new_hasher(algorithm: str) -> _Hasher:
+    if algorithm == "blake3":
+        return blake3.blake3(max_threads=1)  # type: ignore[no-any-return]
+    return hashlib.new(algorithm)
+
+
+class Verifier:
+    """Running digests of a byte stream under several algorithms at once."""
+
+    def __init__(self, algorithms: Iterable[str] = ()) -> None:
+        names = dict.fromkeys(("sha256", "blake3", *algorithms))
+        self._hashers = {name: _new_hasher(name) for name in names}
+        self.size = 0
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        return frozenset(self._hashers)
+
+    def update(self, data: bytes) -> None:
+        for hasher in self._hashers.values():
+            hasher.update(data)
+        self.size += len(data)
+
+    async def update_async(self, data: bytes) -> None:
+        if len(data) >= THREAD_THRESHOLD:
+            await asyncio.to_thread(self.update, data)
+        else:
+            self.update(data)
+
+    def digests(self) -> dict[str, Digest]:
+        return {name: Digest(name, h.hexdigest()) for name, h in self._hashers.items()}
+
+    def digest(self, algorithm: str) -> Digest:
+        return Digest(algorithm, self._hashers[algorithm].hexdigest())
+
+
+def digests_of(data: bytes, algorithms: Iterable[str] = ()) -> dict[str, Digest]:
+    verifier = Verifier(algorithms)
+    verifier.update(data)
+    return verifier.digests()
+
+
+async def rechunk(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """Regroup a stream of small chunks into buffers of at least `size` bytes."""
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(pending)
+            pending.clear()
+            held = 0
+    if pending:
+        yield b"".join(pending)

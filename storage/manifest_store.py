@@ -1,0 +1,276 @@
+"""Manifests, tags, referrers and the catalog of a registry.
+
+Manifest bytes are blobs like any other content (stored once under their
+BLAKE3 key, linked to the repository) and cached in memory, since content
+under a digest never changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Row, and_, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from manifests.digest import Digest, is_digest_reference
+from manifests.parse import Descriptor, Manifest, parse_manifest
+from storage import events, layout
+from storage.blobs import BlobStore
+from storage.database import Database
+from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
+from storage.hashing import digests_of
+from storage.repositories import (
+    ensure_repository,
+    link_blob,
+    now,
+    record_blob,
+    repository_id,
+    resolve_in_repository,
+    resolve_key,
+)
+from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
+
+CACHE_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    size: int
+    key: str
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[str]
+    more: bool
+
+
+class ManifestStore:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        self._bytes: dict[str, bytes] = {}
+        self._cached = 0
+
+    async def put(
+        self,
+        repository: str,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        tag_names: Sequence[str],
+        actor: str,
+    ) -> StoredManifest:
+        manifest = parse_manifest(body, content_type)
+        pushed = Digest.parse(reference) if is_digest_reference(reference) else None
+        digests = digests_of(body, [pushed.algorithm] if pushed else [])
+        if pushed is not None and digests[pushed.algorithm] != pushed:
+            raise DigestMismatch({"digest": reference})
+        digest = str(pushed or digests["sha256"])
+        key = digests["blake3"].hex
+        await self.blobs.objects.put_bytes(layout.blob_key(key), body)
+        subject = str(manifest.subject.digest) if manifest.subject else None
+        async with self.db.write() as conn:
+            repo_id = await ensure_repository(self.db, conn, repository)
+            children = await _resolve_references(conn, repository, manifest)
+            await record_blob(self.db, conn, digests, len(body))
+            await link_blob(self.db, conn, repo_id, key)
+            await self._save_row(conn, repo_id, key, digest, manifest, len(body), subject)
+            await self._save_refs(conn, repo_id, key, children)
+            await events.record(
+                conn, actor, "manifest.push", repository, digest=digest,
+                media_type=manifest.media_type, size=len(body), key=key, subject=subject,
+                artifact_type=manifest.referrer_artifact_type,
+            )
+            for name in tag_names:
+                await self._tag(conn, repo_id, repository, name, key, digest, actor)
+        self._remember(key, body)
+        return StoredManifest(digest, manifest.media_type, len(body), key, subject)
+
+    async def get(self, repository: str, reference: str) -> tuple[StoredManifest, bytes]:
+        async with self.db.read() as conn:
+            row = await _find(conn, repository, reference)
+        if row is None:
+            raise ManifestUnknown({"reference": reference})
+        stored = StoredManifest(row.digest, row.media_type, row.size, row.blob_key)
+        if is_digest_reference(reference):
+            stored = StoredManifest(reference, row.media_type, row.size, row.blob_key)
+        return stored, await self._load(row.blob_key)
+
+    async def stat(self, repository: str, reference: str) -> StoredManifest:
+        async with self.db.read() as conn:
+            row = await _find(conn, repository, reference)
+        if row is None:
+            raise ManifestUnknown({"reference": reference})
+        digest = reference if is_digest_reference(reference) else row.digest
+        return StoredManifest(digest, row.media_type, row.size, row.blob_key)
+
+    async def delete(self, repository: str, reference: str, actor: str) -> None:
+        async with self.db.write() as conn:
+            row = await _find(conn, repository, reference)
+            if row is None:
+                raise ManifestUnknown({"reference": reference})
+            if is_digest_reference(reference):
+                await self._delete_manifest(conn, row, repository, actor)
+            else:
+                await conn.execute(
+                    delete(tags).where(tags.c.repository_id == row.repository_id, tags.c.name == reference)
+                )
+                await events.record(conn, actor, "tag.delete", repository, tag=reference, digest=row.digest)
+
+    async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
+        async with self.db.read() as conn:
+            repo_id = await repository_id(conn, repository)
+            if repo_id is None:
+                raise NameUnknown({"name": repository})
+            query = select(tags.c.name).where(tags.c.repository_id == repo_id)
+            if last:
+                query = query.where(tags.c.name > last)
+            return await _page(conn, query.order_by(tags.c.name), n)
+
+    async def catalog(self, n: int | None, last: str | None) -> Page:
+        async with self.db.read() as conn:
+            query = select(repositories.c.name)
+            if last:
+                query = query.where(repositories.c.name > last)
+            return await _page(conn, query.order_by(repositories.c.name), n)
+
+    async def referrers(
+        self, repository: str, subject: Digest, artifact_type: str | None
+    ) -> list[Descriptor]:
+        query = (
+            select(manifests)
+            .join(repositories, repositories.c.id == manifests.c.repository_id)
+            .where(repositories.c.name == repository, manifests.c.subject == str(subject))
+            .order_by(manifests.c.created, manifests.c.digest)
+        )
+        if artifact_type:
+            query = query.where(manifests.c.artifact_type == artifact_type)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_referrer(row) for row in rows]
+
+    async def _save_row(
+        self, conn: AsyncConnection, repo_id: int, key: str, digest: str, manifest: Manifest,
+        size: int, subject: str | None,
+    ) -> None:
+        values = {
+            "repository_id": repo_id, "blob_key": key, "digest": digest,
+            "media_type": manifest.media_type, "artifact_type": manifest.referrer_artifact_type,
+            "subject": subject, "size": size, "created": now(),
+            "annotations": json.dumps(dict(manifest.annotations)) if manifest.annotations else None,
+        }
+        await conn.execute(self.db.upsert(manifests, ["repository_id", "blob_key"], values))
+
+    async def _save_refs(
+        self, conn: AsyncConnection, repo_id: int, key: str, children: list[tuple[str, str]]
+    ) -> None:
+        for child_key, kind in children:
+            await conn.execute(
+                self.db.insert_ignore(manifest_refs).values(
+                    repository_id=repo_id, manifest_key=key, child_key=child_key, kind=kind
+                )
+            )
+
+    async def _tag(
+        self, conn: AsyncConnection, repo_id: int, repository: str, name: str, key: str,
+        digest: str, actor: str,
+    ) -> None:
+        values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
+        await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
+        await events.record(conn, actor, "tag.push", repository, tag=name, digest=digest)
+
+    async def _delete_manifest(
+        self, conn: AsyncConnection, row: Row[tuple[object, ...]], repository: str, actor: str
+    ) -> None:
+        scope = (row.repository_id, row.blob_key)
+        await conn.execute(delete(tags).where(tags.c.repository_id == scope[0], tags.c.manifest_key == scope[1]))
+        await conn.execute(
+            delete(manifest_refs).where(
+                manifest_refs.c.repository_id == scope[0], manifest_refs.c.manifest_key == scope[1]
+            )
+        )
+        await conn.execute(
+            delete(manifests).where(manifests.c.repository_id == scope[0], manifests.c.blob_key == scope[1])
+        )
+        await conn.execute(
+            delete(repository_blobs).where(
+                repository_blobs.c.repository_id == scope[0], repository_blobs.c.blob_key == scope[1]
+            )
+        )
+        await events.record(conn, actor, "manifest.delete", repository, digest=row.digest, key=row.blob_key)
+
+    async def _load(self, key: str) -> bytes:
+        cached = self._bytes.get(key)
+        if cached is not None:
+            return cached
+        body = b"".join([c async for c in self.blobs.objects.read(layout.blob_key(key))])
+        self._remember(key, body)
+        return body
+
+    def _remember(self, key: str, body: bytes) -> None:
+        if self._cached + len(body) > CACHE_LIMIT:
+            self._bytes.clear()
+            self._cached = 0
+        if key not in self._bytes:
+            self._bytes[key] = body
+            self._cached += len(body)
+
+
+async def _find(conn: AsyncConnection, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
+    query = (
+        select(manifests)
+        .join(repositories, repositories.c.id == manifests.c.repository_id)
+        .where(repositories.c.name == repository)
+    )
+    if is_digest_reference(reference):
+        found = await resolve_key(conn, Digest.parse(reference))
+        if found is None:
+            return None
+        query = query.where(manifests.c.blob_key == found[0])
+    else:
+        tagged = and_(tags.c.repository_id == manifests.c.repository_id, tags.c.manifest_key == manifests.c.blob_key)
+        query = query.join(tags, tagged).where(tags.c.name == reference)
+    return (await conn.execute(query)).first()
+
+
+async def _resolve_references(
+    conn: AsyncConnection, repository: str, manifest: Manifest
+) -> list[tuple[str, str]]:
+    """Storage keys of everything the manifest needs, each checked for this repository."""
+    found = []
+    for descriptor, kind in _references(manifest):
+        resolved = await resolve_in_repository(conn, repository, descriptor.digest)
+        if resolved is None:
+            raise ManifestBlobUnknown({"digest": str(descriptor.digest)})
+        found.append((resolved[0], kind))
+    return found
+
+
+def _references(manifest: Manifest) -> list[tuple[Descriptor, str]]:
+    if manifest.is_index:
+        return [(child, "manifest") for child in manifest.children]
+    layers = [(layer, "layer") for layer in manifest.layers]
+    return [(manifest.config, "config"), *layers] if manifest.config else layers
+
+
+def _referrer(row: Row[tuple[object, ...]]) -> Descriptor:
+    annotations = json.loads(row.annotations) if row.annotations else None
+    return Descriptor(
+        media_type=row.media_type, digest=Digest.parse(row.digest), size=row.size,
+        artifact_type=row.artifact_type, annotations=annotations,
+    )
+
+
+async def _page(conn: AsyncConnection, query: object, n: int | None) -> Page:
+    if n is not None:
+        query = query.limit(n + 1)  # type: ignore[attr-defined]
+    names = list((await conn.execute(query)).scalars())  # type: ignore[call-overload]
+    if n is not None and len(names) > n:
+        return Page(names[:n], True)
+    return Page(names, False)

@@ -1,0 +1,84 @@
+"""Repository rows and the blob links that scope what each repository may read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from manifests.digest import Digest
+from storage.database import Database
+from storage.schema import blobs, digest_aliases, repositories, repository_blobs
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def repository_id(conn: AsyncConnection, name: str) -> int | None:
+    row = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
+    return row.scalar()
+
+
+async def ensure_repository(db: Database, conn: AsyncConnection, name: str) -> int:
+    found = await repository_id(conn, name)
+    if found is not None:
+        return found
+    await conn.execute(db.insert_ignore(repositories).values(name=name, created=now()))
+    created = await repository_id(conn, name)
+    assert created is not None
+    return created
+
+
+async def link_blob(db: Database, conn: AsyncConnection, repo_id: int, key: str) -> bool:
+    """Let the repository read the blob; False when it already could."""
+    result = await conn.execute(
+        db.insert_ignore(repository_blobs).values(repository_id=repo_id, blob_key=key, created=now())
+    )
+    return bool(result.rowcount)
+
+
+async def resolve_key(conn: AsyncConnection, digest: Digest) -> tuple[str, int] | None:
+    """The storage key and size behind any registered digest, whatever the repository."""
+    query = (
+        select(blobs.c.key, blobs.c.size)
+        .join(digest_aliases, digest_aliases.c.blob_key == blobs.c.key)
+        .where(digest_aliases.c.algorithm == digest.algorithm, digest_aliases.c.hex == digest.hex)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else (row.key, row.size)
+
+
+async def resolve_in_repository(
+    conn: AsyncConnection, repository: str, digest: Digest
+) -> tuple[str, int] | None:
+    """The key and size of a blob the repository may read, or None."""
+    query = (
+        select(blobs.c.key, blobs.c.size)
+        .join(digest_aliases, digest_aliases.c.blob_key == blobs.c.key)
+        .join(repository_blobs, repository_blobs.c.blob_key == blobs.c.key)
+        .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+        .where(
+            digest_aliases.c.algorithm == digest.algorithm,
+            digest_aliases.c.hex == digest.hex,
+            repositories.c.name == repository,
+        )
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else (row.key, row.size)
+
+
+async def record_blob(
+    db: Database, conn: AsyncConnection, digests: dict[str, Digest], size: int
+) -> str:
+    """Make a published blob known under every digest computed for it; returns its key."""
+    key = digests["blake3"].hex
+    await conn.execute(db.insert_ignore(blobs).values(key=key, size=size, created=now()))
+    for digest in digests.values():
+        await conn.execute(
+            db.insert_ignore(digest_aliases).values(
+                algorithm=digest.algorithm, hex=digest.hex, blob_key=key
+            )
+        )
+    return key

@@ -1,0 +1,106 @@
+"""Metadata tables (SQLAlchemy Core). Alembic migrations create them; see migrations/."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("key", String(64), primary_key=True),  # blake3 hex
+    Column("size", BigInteger, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+digest_aliases = Table(
+    "digest_aliases",
+    metadata,
+    Column("algorithm", String(16), primary_key=True),
+    Column("hex", String(128), primary_key=True),
+    Column("blob_key", String(64), ForeignKey("blobs.key"), nullable=False, index=True),
+)
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+repository_blobs = Table(
+    "repository_blobs",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id"), primary_key=True),
+    Column("blob_key", String(64), ForeignKey("blobs.key"), primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+manifests = Table(
+    "manifests",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id"), primary_key=True),
+    Column("blob_key", String(64), ForeignKey("blobs.key"), primary_key=True),
+    Column("digest", String(200), nullable=False),  # as pushed, e.g. sha256:…
+    Column("media_type", String(255), nullable=False),
+    Column("artifact_type", String(255)),
+    Column("subject", String(200)),
+    Column("size", BigInteger, nullable=False),
+    Column("annotations", Text),  # JSON object, for referrers listings
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_manifests_subject", "repository_id", "subject"),
+)
+
+manifest_refs = Table(
+    "manifest_refs",
+    metadata,
+    Column("repository_id", Integer, primary_key=True),
+    Column("manifest_key", String(64), primary_key=True),
+    Column("child_key", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # config, layer, manifest
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("repository_id", Integer, ForeignKey("repositories.id"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("manifest_key", String(64), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("repository", String(255), nullable=False),
+    Column("algorithm", String(16)),  # extra digest algorithm asked for, if any
+    Column("size", BigInteger, nullable=False),
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("repository", String(255)),
+    Column("payload", LargeBinary, nullable=False),  # canonical CBOR
+)
