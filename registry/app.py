@@ -9,7 +9,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.config import Settings
 from registry.errors import exception_handlers
@@ -27,7 +27,9 @@ routes = [
     Route(f"{NAME}/blobs/uploads", uploads.start_upload, methods=["POST"]),
     Route(f"{NAME}/blobs/uploads/{{upload_id}}", uploads.UploadEndpoint, name="upload"),
     Route(f"{NAME}/blobs/{{digest}}", blobs.BlobEndpoint, name="blob"),
-    Route(f"{NAME}/referrers/{{digest}}", listings.list_referrers, methods=["GET"], name="referrers"),
+    Route(
+        f"{NAME}/referrers/{{digest}}", listings.list_referrers, methods=["GET"], name="referrers"
+    ),
 ]
 
 
@@ -38,7 +40,7 @@ class ApiVersionHeader:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_header(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [
                     *message.get("headers", []),
@@ -46,7 +48,9 @@ class ApiVersionHeader:
                 ]
             await send(message)
 
-        await self.app(scope, receive, send_with_header if scope["type"] == "http" else send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        await self.app(scope, receive, send_with_header)
 
 
 def create_app(settings: Settings) -> Starlette:

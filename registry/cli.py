@@ -19,12 +19,15 @@ environment variables, then flags; later sources win."""
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="artifact-store", description=DESCRIPTION,
+        prog="artifact-store",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
-        "serve", help="serve the /v2/ API", description=_serve_description(),
+        "serve",
+        help="serve the /v2/ API",
+        description=_serve_description(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--addr", help=config.DESCRIPTIONS["addr"])

@@ -7,7 +7,6 @@ in all three: `data_dir` in TOML, ARTIFACT_STORE_DATA_DIR, --data-dir.
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,7 +66,9 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, str]:
-    return {name: env[ENV_PREFIX + name.upper()] for name in FIELDS if ENV_PREFIX + name.upper() in env}
+    return {
+        name: env[ENV_PREFIX + name.upper()] for name in FIELDS if ENV_PREFIX + name.upper() in env
+    }
 
 
 def _build(values: dict[str, Any]) -> Settings:

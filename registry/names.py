@@ -15,7 +15,7 @@ MAX_NAME = 255
 
 def check_name(name: str) -> str:
     if len(name) > MAX_NAME or not NAME.fullmatch(name):
-        raise NameInvalid({"name": name[:MAX_NAME + 1]})
+        raise NameInvalid({"name": name[: MAX_NAME + 1]})
     return name
 
 

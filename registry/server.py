@@ -33,11 +33,14 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("artifact-store listening on %s, data in %s", settings.addr, settings.data_dir)
-    await hypercorn_serve(create_app(settings), hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    app = create_app(settings)
+    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
 
 def serve(settings: Settings) -> int:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     try:
         import uvloop
     except ImportError:

@@ -60,8 +60,14 @@ class BlobStore:
             repo_id = await ensure_repository(self.db, conn, repository)
             await link_blob(self.db, conn, repo_id, key)
             await events.record(
-                conn, actor, "blob.push", repository, digest=str(digests["sha256"]),
-                digests=[str(d) for d in digests.values()], size=size, key=key,
+                conn,
+                actor,
+                "blob.push",
+                repository,
+                digest=str(digests["sha256"]),
+                digests=[str(d) for d in digests.values()],
+                size=size,
+                key=key,
             )
 
     async def mount(self, target: str, source: str, digest: Digest, actor: str) -> bool:
@@ -73,8 +79,14 @@ class BlobStore:
             repo_id = await ensure_repository(self.db, conn, target)
             await link_blob(self.db, conn, repo_id, found[0])
             await events.record(
-                conn, actor, "blob.mount", target, digest=str(digest), source=source,
-                size=found[1], key=found[0],
+                conn,
+                actor,
+                "blob.mount",
+                target,
+                digest=str(digest),
+                source=source,
+                size=found[1],
+                key=found[0],
             )
         return True
 

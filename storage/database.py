@@ -71,14 +71,15 @@ class Database:
 
     def insert_ignore(self, table: Table) -> Insert:
         """INSERT that leaves an existing row (same primary key) alone."""
-        dialect = sqlite if self.is_sqlite else postgresql
-        return dialect.insert(table).on_conflict_do_nothing()
+        return self._insert(table).on_conflict_do_nothing()
 
     def upsert(self, table: Table, keys: list[str], values: dict[str, Any]) -> Insert:
-        dialect = sqlite if self.is_sqlite else postgresql
-        stmt = dialect.insert(table).values(**values)
+        stmt = self._insert(table).values(**values)
         changed = {k: v for k, v in values.items() if k not in keys}
         return stmt.on_conflict_do_update(index_elements=keys, set_=changed)
+
+    def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        return sqlite.insert(table) if self.is_sqlite else postgresql.insert(table)
 
     async def close(self) -> None:
         await self.engine.dispose()

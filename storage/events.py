@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.schema import events
 
 ACTIONS = frozenset(
-    {"blob.push", "blob.mount", "blob.delete", "manifest.push", "manifest.delete", "tag.push", "tag.delete"}
+    {
+        "blob.push",
+        "blob.mount",
+        "blob.delete",
+        "manifest.push",
+        "manifest.delete",
+        "tag.push",
+        "tag.delete",
+    }
 )
 
 
@@ -31,7 +39,10 @@ async def record(
     payload = {"action": action, "actor": actor, "repository": repository, "time": now, **fields}
     await conn.execute(
         events.insert().values(
-            time=now, actor=actor, action=action, repository=repository,
+            time=now,
+            actor=actor,
+            action=action,
+            repository=repository,
             payload=encode_payload(payload),
         )
     )

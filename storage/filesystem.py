@@ -90,6 +90,8 @@ class FilesystemObjectStore:
 
     @staticmethod
     def _put_bytes(path: Path, data: bytes) -> None:
+        if path.exists():
+            return  # content-addressed: the same key holds the same bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         with open(temp, "wb") as handle:

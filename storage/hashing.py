@@ -28,7 +28,7 @@ class _Hasher(Protocol):
 
 def _new_hasher(algorithm: str) -> _Hasher:
     if algorithm == "blake3":
-        return blake3.blake3(max_threads=1)  # type: ignore[no-any-return]
+        return blake3.blake3(max_threads=1)
     return hashlib.new(algorithm)
 
 

@@ -1,8 +1,8 @@
 """Where things live in an object store, one pure function per kind of key.
 
-    <root>/
-    ├── blobs/blake3/<first 2 hex>/<64 hex>     every blob, once, by its BLAKE3 digest
-    └── uploads/<upload id>/data                bytes of an upload session in progress
+<root>/
+├── blobs/blake3/<first 2 hex>/<64 hex>     every blob, once, by its BLAKE3 digest
+└── uploads/<upload id>/data                bytes of an upload session in progress
 """
 
 from __future__ import annotations

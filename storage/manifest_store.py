@@ -73,18 +73,26 @@ class ManifestStore:
             raise DigestMismatch({"digest": reference})
         digest = str(pushed or digests["sha256"])
         key = digests["blake3"].hex
-        await self.blobs.objects.put_bytes(layout.blob_key(key), body)
         subject = str(manifest.subject.digest) if manifest.subject else None
         async with self.db.write() as conn:
-            repo_id = await ensure_repository(self.db, conn, repository)
             children = await _resolve_references(conn, repository, manifest)
+            # Bytes are durable before the commit that makes them visible.
+            await self.blobs.objects.put_bytes(layout.blob_key(key), body)
+            repo_id = await ensure_repository(self.db, conn, repository)
             await record_blob(self.db, conn, digests, len(body))
             await link_blob(self.db, conn, repo_id, key)
             await self._save_row(conn, repo_id, key, digest, manifest, len(body), subject)
             await self._save_refs(conn, repo_id, key, children)
             await events.record(
-                conn, actor, "manifest.push", repository, digest=digest,
-                media_type=manifest.media_type, size=len(body), key=key, subject=subject,
+                conn,
+                actor,
+                "manifest.push",
+                repository,
+                digest=digest,
+                media_type=manifest.media_type,
+                size=len(body),
+                key=key,
+                subject=subject,
                 artifact_type=manifest.referrer_artifact_type,
             )
             for name in tag_names:
@@ -119,9 +127,13 @@ class ManifestStore:
                 await self._delete_manifest(conn, row, repository, actor)
             else:
                 await conn.execute(
-                    delete(tags).where(tags.c.repository_id == row.repository_id, tags.c.name == reference)
+                    delete(tags).where(
+                        tags.c.repository_id == row.repository_id, tags.c.name == reference
+                    )
                 )
-                await events.record(conn, actor, "tag.delete", repository, tag=reference, digest=row.digest)
+                await events.record(
+                    conn, actor, "tag.delete", repository, tag=reference, digest=row.digest
+                )
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
         async with self.db.read() as conn:
@@ -156,13 +168,24 @@ class ManifestStore:
         return [_referrer(row) for row in rows]
 
     async def _save_row(
-        self, conn: AsyncConnection, repo_id: int, key: str, digest: str, manifest: Manifest,
-        size: int, subject: str | None,
+        self,
+        conn: AsyncConnection,
+        repo_id: int,
+        key: str,
+        digest: str,
+        manifest: Manifest,
+        size: int,
+        subject: str | None,
     ) -> None:
         values = {
-            "repository_id": repo_id, "blob_key": key, "digest": digest,
-            "media_type": manifest.media_type, "artifact_type": manifest.referrer_artifact_type,
-            "subject": subject, "size": size, "created": now(),
+            "repository_id": repo_id,
+            "blob_key": key,
+            "digest": digest,
+            "media_type": manifest.media_type,
+            "artifact_type": manifest.referrer_artifact_type,
+            "subject": subject,
+            "size": size,
+            "created": now(),
             "annotations": json.dumps(dict(manifest.annotations)) if manifest.annotations else None,
         }
         await conn.execute(self.db.upsert(manifests, ["repository_id", "blob_key"], values))
@@ -178,8 +201,14 @@ class ManifestStore:
             )
 
     async def _tag(
-        self, conn: AsyncConnection, repo_id: int, repository: str, name: str, key: str,
-        digest: str, actor: str,
+        self,
+        conn: AsyncConnection,
+        repo_id: int,
+        repository: str,
+        name: str,
+        key: str,
+        digest: str,
+        actor: str,
     ) -> None:
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
@@ -189,21 +218,28 @@ class ManifestStore:
         self, conn: AsyncConnection, row: Row[tuple[object, ...]], repository: str, actor: str
     ) -> None:
         scope = (row.repository_id, row.blob_key)
-        await conn.execute(delete(tags).where(tags.c.repository_id == scope[0], tags.c.manifest_key == scope[1]))
+        await conn.execute(
+            delete(tags).where(tags.c.repository_id == scope[0], tags.c.manifest_key == scope[1])
+        )
         await conn.execute(
             delete(manifest_refs).where(
                 manifest_refs.c.repository_id == scope[0], manifest_refs.c.manifest_key == scope[1]
             )
         )
         await conn.execute(
-            delete(manifests).where(manifests.c.repository_id == scope[0], manifests.c.blob_key == scope[1])
+            delete(manifests).where(
+                manifests.c.repository_id == scope[0], manifests.c.blob_key == scope[1]
+            )
         )
         await conn.execute(
             delete(repository_blobs).where(
-                repository_blobs.c.repository_id == scope[0], repository_blobs.c.blob_key == scope[1]
+                repository_blobs.c.repository_id == scope[0],
+                repository_blobs.c.blob_key == scope[1],
             )
         )
-        await events.record(conn, actor, "manifest.delete", repository, digest=row.digest, key=row.blob_key)
+        await events.record(
+            conn, actor, "manifest.delete", repository, digest=row.digest, key=row.blob_key
+        )
 
     async def _load(self, key: str) -> bytes:
         cached = self._bytes.get(key)
@@ -222,7 +258,9 @@ class ManifestStore:
             self._cached += len(body)
 
 
-async def _find(conn: AsyncConnection, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
+async def _find(
+    conn: AsyncConnection, repository: str, reference: str
+) -> Row[tuple[object, ...]] | None:
     query = (
         select(manifests)
         .join(repositories, repositories.c.id == manifests.c.repository_id)
@@ -234,7 +272,10 @@ async def _find(conn: AsyncConnection, repository: str, reference: str) -> Row[t
             return None
         query = query.where(manifests.c.blob_key == found[0])
     else:
-        tagged = and_(tags.c.repository_id == manifests.c.repository_id, tags.c.manifest_key == manifests.c.blob_key)
+        tagged = and_(
+            tags.c.repository_id == manifests.c.repository_id,
+            tags.c.manifest_key == manifests.c.blob_key,
+        )
         query = query.join(tags, tagged).where(tags.c.name == reference)
     return (await conn.execute(query)).first()
 
@@ -262,8 +303,11 @@ def _references(manifest: Manifest) -> list[tuple[Descriptor, str]]:
 def _referrer(row: Row[tuple[object, ...]]) -> Descriptor:
     annotations = json.loads(row.annotations) if row.annotations else None
     return Descriptor(
-        media_type=row.media_type, digest=Digest.parse(row.digest), size=row.size,
-        artifact_type=row.artifact_type, annotations=annotations,
+        media_type=row.media_type,
+        digest=Digest.parse(row.digest),
+        size=row.size,
+        artifact_type=row.artifact_type,
+        annotations=annotations,
     )
 
 

@@ -34,7 +34,9 @@ async def ensure_repository(db: Database, conn: AsyncConnection, name: str) -> i
 async def link_blob(db: Database, conn: AsyncConnection, repo_id: int, key: str) -> bool:
     """Let the repository read the blob; False when it already could."""
     result = await conn.execute(
-        db.insert_ignore(repository_blobs).values(repository_id=repo_id, blob_key=key, created=now())
+        db.insert_ignore(repository_blobs).values(
+            repository_id=repo_id, blob_key=key, created=now()
+        )
     )
     return bool(result.rowcount)
 

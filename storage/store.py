@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ class Storage:
 
     @classmethod
     async def open(cls, data_dir: Path, metadata_url: str | None = None) -> Storage:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         db = Database(metadata_url or default_url(data_dir))
         await db.migrate()
         objects = FilesystemObjectStore(data_dir / "objects")

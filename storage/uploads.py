@@ -52,8 +52,12 @@ class UploadSessions:
         async with self.db.write() as conn:
             await conn.execute(
                 uploads.insert().values(
-                    id=upload.id, repository=repository, algorithm=algorithm, size=0,
-                    started=now(), updated=now(),
+                    id=upload.id,
+                    repository=repository,
+                    algorithm=algorithm,
+                    size=0,
+                    started=now(),
+                    updated=now(),
                 )
             )
         await (await self.objects.open_writer(upload.key)).close()
@@ -110,7 +114,11 @@ class UploadSessions:
             await self._drop(upload)
 
     async def push(
-        self, repository: str, digest: Digest, chunks: AsyncIterator[bytes], actor: str,
+        self,
+        repository: str,
+        digest: Digest,
+        chunks: AsyncIterator[bytes],
+        actor: str,
         length: int | None = None,
     ) -> Digest:
         """A whole blob in one request: no session row, same verification."""

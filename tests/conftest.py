@@ -35,7 +35,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+def wait_until_serving(
+    url: str, process: subprocess.Popen[bytes] | None, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -52,13 +54,13 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes] | None, timeou
 def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
     host = f"127.0.0.1:{free_port()}"
     exe = shutil.which("artifact-store", path=str(Path(sys.executable).parent)) or "artifact-store"
-    log = open(data_dir.parent / f"{data_dir.name}.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [exe, "serve", "--addr", host, "--data-dir", str(data_dir), *extra],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
+    with open(data_dir.parent / f"{data_dir.name}.log", "ab") as log:
+        process = subprocess.Popen(
+            [exe, "serve", "--addr", host, "--data-dir", str(data_dir), *extra],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     server = LiveServer(host, data_dir, process)
     try:
         wait_until_serving(server.url, process)

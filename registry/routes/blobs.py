@@ -28,7 +28,9 @@ class BlobEndpoint(HTTPEndpoint):
         return StreamingResponse(blobs.read(blob, start, end), status_code=206, headers=headers)
 
     async def delete(self, request: Request) -> Response:
-        await storage(request).blobs.unlink(repository(request), path_digest(request), actor(request))
+        await storage(request).blobs.unlink(
+            repository(request), path_digest(request), actor(request)
+        )
         return Response(status_code=202)
 
 

@@ -42,7 +42,9 @@ def _paging(request: Request) -> tuple[int | None, str | None]:
     return (int(n) if n is not None else None), request.query_params.get("last")
 
 
-def _page_response(request: Request, content: dict[str, object], page: Page, n: int | None) -> Response:
+def _page_response(
+    request: Request, content: dict[str, object], page: Page, n: int | None
+) -> Response:
     response = JSONResponse(content)
     if page.more and page.items:
         query = urlencode({"n": n, "last": page.items[-1]})
