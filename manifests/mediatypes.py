@@ -24,3 +24,10 @@ _MEDIA_TYPE = re.compile(f"{_RESTRICTED_NAME}/{_RESTRICTED_NAME}")
 
 def is_valid_media_type(text: str) -> bool:
     return _MEDIA_TYPE.fullmatch(text) is not None
+
+
+def is_non_distributable(media_type: str) -> bool:
+    """Layers that may live elsewhere (their `urls`); a registry need not hold them."""
+    return "nondistributable" in media_type or media_type.startswith(
+        "application/vnd.docker.image.rootfs.foreign."
+    )

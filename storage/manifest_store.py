@@ -15,6 +15,7 @@ from sqlalchemy import Row, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from manifests.digest import Digest, is_digest_reference
+from manifests.mediatypes import is_non_distributable
 from manifests.parse import Descriptor, Manifest, parse_manifest
 from storage import events, layout
 from storage.blobs import BlobStore
@@ -287,9 +288,10 @@ async def _resolve_references(
     found = []
     for descriptor, kind in _references(manifest):
         resolved = await resolve_in_repository(conn, repository, descriptor.digest)
-        if resolved is None:
+        if resolved is not None:
+            found.append((resolved[0], kind))
+        elif not is_non_distributable(descriptor.media_type):
             raise ManifestBlobUnknown({"digest": str(descriptor.digest)})
-        found.append((resolved[0], kind))
     return found
 
 

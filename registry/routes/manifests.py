@@ -10,7 +10,8 @@ from manifests.digest import is_digest_reference
 from manifests.mediatypes import MAX_MANIFEST_BYTES
 from registry.errors import ManifestTooLarge
 from registry.http import actor, content_length, repository, storage
-from registry.names import check_reference, check_tag
+from registry.names import TAG, check_reference, check_tag
+from storage.errors import ManifestUnknown
 from storage.manifest_store import StoredManifest
 
 
@@ -25,7 +26,7 @@ class ManifestEndpoint(HTTPEndpoint):
         return Response(content, headers=_headers(stored))
 
     async def put(self, request: Request) -> Response:
-        name, reference = repository(request), _reference(request)
+        name, reference = repository(request), check_reference(request.path_params["reference"])
         tags = [check_tag(t) for t in request.query_params.getlist("tag")]
         if not is_digest_reference(reference):
             tags.insert(0, reference)
@@ -49,7 +50,13 @@ class ManifestEndpoint(HTTPEndpoint):
 
 
 def _reference(request: Request) -> str:
-    return check_reference(request.path_params["reference"])
+    """A reference to look up: a malformed tag is simply one that does not exist."""
+    reference: str = request.path_params["reference"]
+    if is_digest_reference(reference):
+        return check_reference(reference)
+    if not TAG.fullmatch(reference):
+        raise ManifestUnknown({"reference": reference[:200]})
+    return reference
 
 
 def _headers(stored: StoredManifest) -> dict[str, str]:

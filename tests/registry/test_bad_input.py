@@ -50,10 +50,10 @@ CASES = [
         "DELETE", "/v2/a/blobs/" + GOOD, {}, b"", 404, "BLOB_UNKNOWN", id="delete-unknown-blob"
     ),
     pytest.param(
-        "GET", "/v2/a/manifests/" + "t" * 129, {}, b"", 400, "MANIFEST_INVALID", id="tag-too-long"
+        "GET", "/v2/a/manifests/" + "t" * 129, {}, b"", 404, "MANIFEST_UNKNOWN", id="tag-too-long"
     ),
     pytest.param(
-        "GET", "/v2/a/manifests/.bad", {}, b"", 400, "MANIFEST_INVALID", id="tag-leading-dot"
+        "GET", "/v2/a/manifests/.bad", {}, b"", 404, "MANIFEST_UNKNOWN", id="tag-leading-dot"
     ),
     pytest.param(
         "GET", "/v2/a/manifests/latest", {}, b"", 404, "MANIFEST_UNKNOWN", id="unknown-tag"
