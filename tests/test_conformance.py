@@ -1,0 +1,54 @@
+"""The official OCI distribution-spec conformance suites against a fresh artifact-store.
+
+The suites are built by `make conformance-tools` (conformance/build.sh) into
+$TOOLS_DIR/bin; running and counting is shared with `make conformance` through
+conformance/suites.py.  A missing suite binary skips, or fails under CI=true.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import ROOT, start_server, stop_server
+
+
+def _load_suites() -> ModuleType:
+    path = ROOT / "conformance" / "suites.py"
+    spec = importlib.util.spec_from_file_location("conformance_suites", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+suites = _load_suites()
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("name", suites.SUITE_NAMES)
+def test_conformance_suite(name: str, tmp_path: Path) -> None:
+    suite = suites.SUITES[name]
+    if suite.find_binary() is None:
+        message = f"{suite.binary} is not built: run `make conformance-tools` (needs Go)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+    server = start_server(tmp_path / "data")
+    try:
+        outcome = suites.run_suite(suite, server.url)
+    finally:
+        stop_server(server)
+
+    print(outcome.summary_line())
+    assert outcome.failed == 0, (
+        f"{outcome.summary_line()}\nreports in {outcome.report_dir}\n{outcome.failure_report(80)}"
+    )
+    assert outcome.passed > 0, outcome.summary_line()
