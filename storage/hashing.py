@@ -50,10 +50,12 @@ class Verifier:
         self.size += len(data)
 
     async def update_async(self, data: bytes) -> None:
-        if len(data) >= THREAD_THRESHOLD:
-            await asyncio.to_thread(self.update, data)
-        else:
+        """Each algorithm in its own worker thread, so they run on separate cores."""
+        if len(data) < THREAD_THRESHOLD:
             self.update(data)
+            return
+        await asyncio.gather(*(asyncio.to_thread(h.update, data) for h in self._hashers.values()))
+        self.size += len(data)
 
     def digests(self) -> dict[str, Digest]:
         return {name: Digest(name, h.hexdigest()) for name, h in self._hashers.items()}
@@ -68,8 +70,33 @@ def digests_of(data: bytes, algorithms: Iterable[str] = ()) -> dict[str, Digest]
     return verifier.digests()
 
 
-async def rechunk(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
-    """Regroup a stream of small chunks into buffers of at least `size` bytes."""
+async def rechunk(chunks: AsyncIterator[bytes], size: int, ahead: int = 2) -> AsyncIterator[bytes]:
+    """Regroup a stream of small chunks into buffers of at least `size` bytes.
+
+    A background task keeps reading up to `ahead` buffers while the consumer
+    hashes and writes the current one, so the network and the hashers overlap.
+    """
+    queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(maxsize=ahead)
+
+    async def produce() -> None:
+        try:
+            async for buffer in _regroup(chunks, size):
+                await queue.put(buffer)
+            await queue.put(None)
+        except Exception as exc:  # handed to the consumer, raised there
+            await queue.put(exc)
+
+    task = asyncio.create_task(produce())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+
+
+async def _regroup(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
     pending: list[bytes] = []
     held = 0
     async for chunk in chunks:
