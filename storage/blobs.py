@@ -18,6 +18,7 @@ from manifests.digest import Digest
 from storage import events, layout
 from storage.database import Database
 from storage.errors import BlobUnknown
+from storage.lookup_cache import LookupCache
 from storage.objects import ObjectStore
 from storage.repositories import (
     ensure_repository,
@@ -39,13 +40,20 @@ class BlobStore:
     def __init__(self, db: Database, objects: ObjectStore) -> None:
         self.db = db
         self.objects = objects
+        self.lookups: LookupCache[Blob] = LookupCache(db.is_sqlite)
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
+        cached = self.lookups.get(repository, str(digest))
+        if cached is not None:
+            return cached
+        generation = self.lookups.generation(repository)
         async with self.db.read() as conn:
             found = await resolve_in_repository(conn, repository, digest)
         if found is None:
             raise BlobUnknown({"digest": str(digest)})
-        return Blob(*found)
+        blob = Blob(*found)
+        self.lookups.put(repository, str(digest), blob, generation)
+        return blob
 
     def read(self, blob: Blob, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         return self.objects.read(layout.blob_key(blob.key), start, end)
@@ -106,3 +114,4 @@ class BlobStore:
             await events.record(
                 conn, actor, "blob.delete", repository, digest=str(digest), key=found[0]
             )
+        self.lookups.invalidate(repository)

@@ -22,6 +22,7 @@ from storage.blobs import BlobStore
 from storage.database import Database
 from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
 from storage.hashing import digests_of
+from storage.lookup_cache import LookupCache
 from storage.repositories import (
     ensure_repository,
     link_blob,
@@ -57,6 +58,7 @@ class ManifestStore:
         self.blobs = blobs
         self._bytes: dict[str, bytes] = {}
         self._cached = 0
+        self.lookups: LookupCache[StoredManifest] = LookupCache(db.is_sqlite)
 
     async def put(
         self,
@@ -98,26 +100,27 @@ class ManifestStore:
             )
             for name in tag_names:
                 await self._tag(conn, repo_id, repository, name, key, digest, actor)
+        self.lookups.invalidate(repository)
         self._remember(key, body)
         return StoredManifest(digest, manifest.media_type, len(body), key, subject)
 
     async def get(self, repository: str, reference: str) -> tuple[StoredManifest, bytes]:
-        async with self.db.read() as conn:
-            row = await _find(conn, repository, reference)
-        if row is None:
-            raise ManifestUnknown({"reference": reference})
-        stored = StoredManifest(row.digest, row.media_type, row.size, row.blob_key)
-        if is_digest_reference(reference):
-            stored = StoredManifest(reference, row.media_type, row.size, row.blob_key)
-        return stored, await self._load(row.blob_key)
+        stored = await self.stat(repository, reference)
+        return stored, await self._load(stored.key)
 
     async def stat(self, repository: str, reference: str) -> StoredManifest:
+        cached = self.lookups.get(repository, reference)
+        if cached is not None:
+            return cached
+        generation = self.lookups.generation(repository)
         async with self.db.read() as conn:
             row = await _find(conn, repository, reference)
         if row is None:
             raise ManifestUnknown({"reference": reference})
         digest = reference if is_digest_reference(reference) else row.digest
-        return StoredManifest(digest, row.media_type, row.size, row.blob_key)
+        stored = StoredManifest(digest, row.media_type, row.size, row.blob_key)
+        self.lookups.put(repository, reference, stored, generation)
+        return stored
 
     async def delete(self, repository: str, reference: str, actor: str) -> None:
         async with self.db.write() as conn:
@@ -127,14 +130,9 @@ class ManifestStore:
             if is_digest_reference(reference):
                 await self._delete_manifest(conn, row, repository, actor)
             else:
-                await conn.execute(
-                    delete(tags).where(
-                        tags.c.repository_id == row.repository_id, tags.c.name == reference
-                    )
-                )
-                await events.record(
-                    conn, actor, "tag.delete", repository, tag=reference, digest=row.digest
-                )
+                await self._delete_tag(conn, row, repository, reference, actor)
+        self.lookups.invalidate(repository)
+        self.blobs.lookups.invalidate(repository)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
         async with self.db.read() as conn:
@@ -241,6 +239,19 @@ class ManifestStore:
         await events.record(
             conn, actor, "manifest.delete", repository, digest=row.digest, key=row.blob_key
         )
+
+    async def _delete_tag(
+        self,
+        conn: AsyncConnection,
+        row: Row[tuple[object, ...]],
+        repository: str,
+        tag: str,
+        actor: str,
+    ) -> None:
+        await conn.execute(
+            delete(tags).where(tags.c.repository_id == row.repository_id, tags.c.name == tag)
+        )
+        await events.record(conn, actor, "tag.delete", repository, tag=tag, digest=row.digest)
 
     async def _load(self, key: str) -> bytes:
         cached = self._bytes.get(key)

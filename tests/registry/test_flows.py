@@ -238,3 +238,12 @@ def test_subject_may_be_absent(client: TestClient) -> None:
     )
     assert response.status_code == 201
     assert response.headers["OCI-Subject"] == sha256(b"missing")
+
+
+def test_moved_tag_is_read_at_once(client: TestClient) -> None:
+    first, _ = push_image(client, "move", "latest", b"one")
+    assert client.head("/v2/move/manifests/latest").headers["Docker-Content-Digest"] == first
+    second, body = push_image(client, "move", "latest", b"two")
+    assert second != first
+    got = client.get("/v2/move/manifests/latest")
+    assert (got.headers["Docker-Content-Digest"], got.content) == (second, body)
