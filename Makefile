@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 export TOOLS_DIR ?= $(HOME)/.cache/artifact-store
 export PATH := $(CURDIR)/$(BIN):$(TOOLS_DIR)/bin:$(PATH)
 
-.PHONY: run test test-fast conformance conformance-tools clients lint venv clean
+.PHONY: run test test-auth test-fast conformance conformance-tools clients lint venv clean bench bench-tools
+.PHONY: scaleout-tools s3-tools test-scaleout
 
 venv: $(VENV)/.installed
 
@@ -19,8 +20,12 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/artifact-store serve
 
-test: venv conformance-tools clients
+test: venv conformance-tools clients bench-tools scaleout-tools
 	$(BIN)/python -m pytest -q
+
+# Authentication, authorization and TLS: unit, HTTP matrix, real clients, both conformance suites.
+test-auth: venv conformance-tools clients
+	$(BIN)/python -m pytest -q tests/auth
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not clients and not conformance"
@@ -34,9 +39,28 @@ conformance: venv conformance-tools
 clients:
 	bash scripts/setup-clients.sh
 
+# The servers the scale-out tests start on 127.0.0.1: PostgreSQL, nginx, buildah (Debian), SeaweedFS.
+scaleout-tools: s3-tools
+	bash scripts/setup-scaleout.sh
+
+# Two replicas behind nginx on PostgreSQL and S3: flows, both conformance suites, faults, deploy/.
+test-scaleout: venv conformance-tools clients scaleout-tools
+	$(BIN)/python -m pytest -q tests/scaleout
+
+# SeaweedFS (`weed`), the S3-compatible server of tests/storage; built once, minutes on 2 cores.
+s3-tools:
+	bash scripts/setup-s3.sh
+
+bench-tools:
+	bash bench/setup-peers.sh
+
+# The full side-by-side run of docs/benchmarks.md (about 20 minutes); not part of `test`.
+bench: venv clients bench-tools
+	$(BIN)/python -m bench --update-docs
+
 lint: venv
-	$(BIN)/ruff check registry storage manifests tests
-	$(BIN)/ruff format --check registry storage manifests tests
+	$(BIN)/ruff check registry storage manifests tests bench
+	$(BIN)/ruff format --check registry storage manifests tests bench
 	$(BIN)/mypy
 
 clean:

@@ -22,7 +22,9 @@ spec failed, or if a suite binary is missing under CI=true.
 
 Environment: TOOLS_DIR (default ~/.cache/artifact-store; binaries in its bin/),
 CONFORMANCE_TIMEOUT (seconds per suite, default 1200), CI.  Inherited OCI_* variables
-are dropped: each suite gets exactly the variables set in released_env()/latest_env().
+are dropped: each suite gets exactly the variables set in released_env()/latest_env(),
+except OCI_USERNAME and OCI_PASSWORD: when both are set they are passed to both suites
+(for a registry with authentication; env.txt records the user name, never the password).
 """
 
 from __future__ import annotations
@@ -333,7 +335,11 @@ def add_html_traces(report: Path, outcome: Outcome) -> None:
 
 
 def run_suite(
-    suite: Suite, url: str, report_dir: Path | None = None, verbose: bool = False
+    suite: Suite,
+    url: str,
+    report_dir: Path | None = None,
+    verbose: bool = False,
+    credentials: tuple[str, str] | None = None,
 ) -> Outcome:
     """Run one suite binary against the registry at ``url``; never raises on spec failures."""
     binary = suite.find_binary()
@@ -350,9 +356,11 @@ def run_suite(
     # and the rewritten suite also reads the legacy variables)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCI_")}
     env.update(suite.make_env(target, report_dir))
-    (report_dir / "env.txt").write_text(
-        "".join(f"{k}={v}\n" for k, v in sorted(suite.make_env(target, report_dir).items()))
-    )
+    recorded = suite.make_env(target, report_dir)
+    if credentials is not None:
+        env.update({"OCI_USERNAME": credentials[0], "OCI_PASSWORD": credentials[1]})
+        recorded.update({"OCI_USERNAME": credentials[0], "OCI_PASSWORD": "(set)"})
+    (report_dir / "env.txt").write_text("".join(f"{k}={v}\n" for k, v in sorted(recorded.items())))
     print(f"== {suite.name} suite {desc}\n   {binary} -> {target.url}", flush=True)
     outcome = Outcome(suite.name, label, report_dir=report_dir)
     log_path = report_dir / "output.log"
@@ -487,6 +495,11 @@ def fresh_server(log_path: Path, timeout: float = 30) -> Iterator[str]:
 # --------------------------------------------------------------------------- CLI
 
 
+def credentials_from_env() -> tuple[str, str] | None:
+    user, password = os.environ.get("OCI_USERNAME"), os.environ.get("OCI_PASSWORD")
+    return (user, password) if user and password else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -503,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
 
     status = 0
     summaries: list[str] = []
+    credentials = credentials_from_env()
     for name in args.suite or SUITE_NAMES:
         suite = SUITES[name]
         if suite.find_binary() is None:
@@ -517,10 +531,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             if args.url:
-                outcome = run_suite(suite, args.url, verbose=args.verbose)
+                outcome = run_suite(suite, args.url, verbose=args.verbose, credentials=credentials)
             else:
                 with fresh_server(RESULTS_DIR / f"{name}-server.log") as url:
-                    outcome = run_suite(suite, url, verbose=args.verbose)
+                    outcome = run_suite(suite, url, verbose=args.verbose, credentials=credentials)
         except (OSError, RuntimeError) as exc:
             print(f"ERROR: {name}: {exc}", file=sys.stderr)
             summaries.append(f"{name}: error ({exc})")

@@ -11,9 +11,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.auth.setup import build as build_auth
 from registry.config import Settings
 from registry.errors import exception_handlers
-from registry.routes import base, blobs, listings, manifests, uploads
+from registry.routes import base, blobs, health, listings, manifests, uploads
 from storage.store import Storage
 
 NAME = "/v2/{name:path}"
@@ -30,6 +31,8 @@ routes = [
     Route(
         f"{NAME}/referrers/{{digest}}", listings.list_referrers, methods=["GET"], name="referrers"
     ),
+    Route("/healthz", health.live, methods=["GET", "HEAD"], name="liveness"),
+    Route("/readyz", health.ready, methods=["GET", "HEAD"], name="readiness"),
 ]
 
 
@@ -56,15 +59,18 @@ class ApiVersionHeader:
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.storage = await Storage.open(Path(settings.data_dir), settings.metadata_url)
+        app.state.storage = await Storage.open(
+            Path(settings.data_dir), settings.metadata_url, settings.s3
+        )
         try:
             yield
         finally:
             await app.state.storage.close()
 
+    auth = build_auth(settings)
     return Starlette(
-        routes=routes,
-        middleware=[Middleware(ApiVersionHeader)],
+        routes=routes + (auth.routes() if auth else []),
+        middleware=[Middleware(ApiVersionHeader), *([auth.middleware(routes)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

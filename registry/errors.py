@@ -73,6 +73,30 @@ class Unsupported(RequestError):
     pass
 
 
+class Unauthorized(RequestError):
+    """No credentials, wrong ones, or a token short of the scope: answered with a challenge."""
+
+    def __init__(self, challenge: str, detail: object = None) -> None:
+        super().__init__(detail)
+        self.challenge = challenge
+
+
+class Denied(RequestError):
+    """Known credentials without the permission."""
+
+
+class TooManyFailures(RequestError):
+    """Too many failed logins from one client address."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__({"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class TokenRequestInvalid(RequestError):
+    """A token request the token endpoint cannot serve (grant type, service, parameters)."""
+
+
 # exception → (OCI code, HTTP status); the first matching class wins.
 ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.RangeInvalid, "BLOB_UPLOAD_INVALID", 416),
@@ -93,6 +117,10 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (RangeNotSatisfiable, "RANGE_INVALID", 416),
     (UploadRangeInvalid, "BLOB_UPLOAD_INVALID", 400),
     (Unsupported, "UNSUPPORTED", 405),
+    (Unauthorized, "UNAUTHORIZED", 401),
+    (Denied, "DENIED", 403),
+    (TooManyFailures, "TOOMANYREQUESTS", 429),
+    (TokenRequestInvalid, "UNSUPPORTED", 400),
     (ClientDisconnect, "BLOB_UPLOAD_INVALID", 400),
 ]
 
@@ -110,7 +138,7 @@ def lookup(exc: Exception) -> tuple[str, int]:
 
 async def handle_error(request: Request, exc: Exception) -> Response:
     code, status = lookup(exc)
-    detail = getattr(exc, "detail", None) or (str(exc) or None)
+    detail = exc.detail if hasattr(exc, "detail") else (str(exc) or None)
     headers = _extra_headers(exc)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
@@ -131,6 +159,10 @@ def _extra_headers(exc: Exception) -> dict[str, str]:
         return {"Range": f"0-{max(exc.offset - 1, 0)}"}
     if isinstance(exc, RangeNotSatisfiable):
         return {"Content-Range": f"bytes */{exc.size}"}
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": exc.challenge}
+    if isinstance(exc, TooManyFailures):
+        return {"Retry-After": str(exc.retry_after)}
     return {}
 
 

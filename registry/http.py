@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 
 from manifests.digest import Digest
+from registry.auth.access import grant
 from registry.errors import RangeNotSatisfiable, SizeInvalid, UploadRangeInvalid
 from registry.names import check_name
 from storage.store import Storage
@@ -30,8 +31,10 @@ def path_digest(request: Request) -> Digest:
 
 
 def actor(request: Request) -> str:
+    """Who made the change, for the event log: the signed-in user, else the address."""
+    user = grant(request).subject
     client = request.client
-    return f"anonymous@{client.host}" if client else "anonymous"
+    return f"{user or 'anonymous'}@{client.host}" if client else user or "anonymous"
 
 
 def content_length(request: Request) -> int | None:

@@ -1,4 +1,5 @@
-"""Serve the app with Hypercorn (HTTP/1.1 and h2c) until SIGTERM or SIGINT."""
+"""Serve the app with Hypercorn (HTTP/1.1 and h2c; with TLS, HTTP/2 by ALPN) until SIGTERM
+or SIGINT."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from registry.app import create_app
+from registry.auth.setup import insecure_listen_warning
 from registry.config import Settings
 
 log = logging.getLogger("artifact-store")
@@ -24,6 +26,10 @@ def hypercorn_config(settings: Settings) -> Config:
     config.errorlog = "-"
     config.graceful_timeout = 10
     config.keep_alive_timeout = 75
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        config.certfile = str(settings.tls_cert)
+        config.keyfile = str(settings.tls_key)
+        config.alpn_protocols = ["h2", "http/1.1"]
     return config
 
 
@@ -34,6 +40,9 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("artifact-store listening on %s, data in %s", settings.addr, settings.data_dir)
     app = create_app(settings)
+    warning = insecure_listen_warning(settings)
+    if warning:
+        log.warning("%s", warning)
     await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
 

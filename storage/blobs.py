@@ -64,8 +64,9 @@ class BlobStore:
         """Move verified bytes into place, then make them visible to the repository."""
         await self.objects.publish(source_key, layout.blob_key(digests["blake3"].hex))
         async with self.db.write() as conn:
-            key = await record_blob(self.db, conn, digests, size)
+            # Repository first, as every writer does: one lock order, no deadlocks.
             repo_id = await ensure_repository(self.db, conn, repository)
+            key = await record_blob(self.db, conn, digests, size)
             await link_blob(self.db, conn, repo_id, key)
             await events.record(
                 conn,

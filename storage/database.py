@@ -3,28 +3,54 @@
 SQLite (WAL) under the data directory is the default; any SQLAlchemy async
 URL works. SQLite lets one writer in at a time, so write transactions take an
 in-process lock there instead of failing with 'database is locked'.
+
+PostgreSQL (asyncpg) is what several replicas share. Its pool is small and
+quick to give up: a request that cannot reach the database within a few
+seconds fails with Unavailable (503) instead of queueing, and pre-ping replaces
+connections that died with the server, so service resumes by itself once the
+database is back. Concurrent writers need no lock there: every write is an
+insert-if-absent, an upsert or a delete, and transactions touch tables in one
+order (repositories, blobs, aliases, links, manifests, tags) so they cannot
+deadlock one another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Table, event
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Table, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 from storage.errors import Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL pool, per process: a replica holds at most POOL_SIZE + POOL_OVERFLOW
+# connections (size max_connections for replicas x 20), waits POOL_TIMEOUT seconds
+# for a free one, CONNECT_TIMEOUT for a new one, COMMAND_TIMEOUT for one statement.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+POOL_TIMEOUT = 5
+CONNECT_TIMEOUT = 5
+COMMAND_TIMEOUT = 30
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+# One key for pg_advisory_xact_lock: replicas starting together migrate one at a time.
+MIGRATION_LOCK = 0x61727469  # "arti"
+# PostgreSQL error classes that mean "not now" rather than "wrong": connection
+# exceptions, transaction rollback (deadlock, serialization), insufficient
+# resources (too many connections), operator intervention (shutdown, restart).
+_TRANSIENT_SQLSTATE = ("08", "40", "53", "57")
 
 
 def async_url(url: str) -> str:
@@ -36,18 +62,47 @@ def default_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'metadata.db'}"
 
 
+def display_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def migrate_url(url: str, data_dir: Path) -> str | None:
+    """Migrate the database at `url` (SQLite's directory is created); returns the revision."""
+    database = Database(url)
+    if database.is_sqlite:
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    try:
+        return await database.migrate()
+    finally:
+        await database.close()
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.is_postgresql = self.url.startswith("postgresql")
         self.engine: AsyncEngine = create_async_engine(self.url, **_engine_options(self.is_sqlite))
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
-    async def migrate(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+    async def migrate(self) -> str | None:
+        """Bring the schema to the newest revision; returns that revision."""
+        with _unavailable_on_outage():
+            async with self.engine.begin() as conn:
+                if self.is_postgresql:
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+                await conn.run_sync(_upgrade)
+                return await conn.run_sync(_current_revision)
+
+    async def ping(self) -> None:
+        """A round trip to the database; raises Unavailable when it cannot be made."""
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -88,7 +143,18 @@ class Database:
 def _engine_options(is_sqlite: bool) -> dict[str, Any]:
     if is_sqlite:
         return {"connect_args": {"timeout": 30}}
-    return {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True, "pool_timeout": 10}
+    return {
+        "pool_size": POOL_SIZE,
+        "max_overflow": POOL_OVERFLOW,
+        "pool_timeout": POOL_TIMEOUT,  # waiting for a free connection
+        "pool_pre_ping": True,  # a connection the server dropped is replaced, not used
+        "pool_recycle": 1800,
+        "connect_args": {
+            "timeout": CONNECT_TIMEOUT,
+            "command_timeout": COMMAND_TIMEOUT,
+            "server_settings": {"application_name": "artifact-store"},
+        },
+    }
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -99,6 +165,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 def _upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -107,12 +177,22 @@ def _upgrade(connection: Connection) -> None:
 
 
 @contextlib.contextmanager
-def _unavailable_on_outage() -> Any:
+def _unavailable_on_outage() -> Iterator[None]:
     try:
         yield
-    except (OperationalError, ConnectionError) as exc:
+    except (DBAPIError, PoolTimeout, ConnectionError, TimeoutError, socket.gaierror) as exc:
+        if not is_outage(exc):
+            raise
         raise Unavailable("metadata database unavailable") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise Unavailable("metadata database unavailable") from exc
-        raise
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database cannot be reached or asks to be retried; nothing is wrong with the request."""
+    if isinstance(exc, OperationalError | PoolTimeout | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, socket.gaierror):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return exc.connection_invalidated or state[:2] in _TRANSIENT_SQLSTATE
+    return False

@@ -1,7 +1,8 @@
 """Filesystem object store: one file per key under a root directory.
 
-Writes go to a temporary name and are renamed into place after fsync, so a
-reader sees either nothing or the whole object.
+Writes go to a hidden temporary name beside the key and are renamed into
+place, so a reader sees either nothing or the whole object; publish and
+compose fsync the file and its directory first.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import aiofiles
 import aiofiles.os
@@ -21,23 +23,23 @@ from storage.objects import READ_CHUNK
 
 
 class FileWriter:
-    def __init__(self, path: Path, handle: AsyncBufferedIOBase, start: int | None) -> None:
+    """Writes to a hidden temporary name beside the key; commit renames it into place."""
+
+    def __init__(self, path: Path, temp: Path, handle: AsyncBufferedIOBase) -> None:
         self._path = path
+        self._temp = temp
         self._handle = handle
-        self._start = start  # size before an append; None when this writer created the file
 
     async def write(self, data: bytes) -> None:
         await self._handle.write(data)
 
-    async def close(self) -> None:
+    async def commit(self) -> None:
         await self._handle.close()
+        await aiofiles.os.replace(self._temp, self._path)
 
     async def abort(self) -> None:
         await self._handle.close()
-        if self._start is None:
-            await asyncio.to_thread(self._path.unlink, True)
-        else:
-            await asyncio.to_thread(os.truncate, self._path, self._start)
+        await asyncio.to_thread(self._temp.unlink, True)
 
 
 class FilesystemObjectStore:
@@ -67,18 +69,21 @@ class FilesystemObjectStore:
                     remaining -= len(chunk)
                 yield chunk
 
-    async def open_writer(self, key: str, *, append: bool = False) -> FileWriter:
+    async def open_writer(self, key: str) -> FileWriter:
         path = self.path(key)
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        start = await self.stat(key) if append else None
-        handle = await aiofiles.open(path, "ab" if append else "wb")
-        return FileWriter(path, handle, start)
+        temp = _temp_beside(path)
+        return FileWriter(path, temp, await aiofiles.open(temp, "wb"))
 
     async def put_bytes(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self._put_bytes, self.path(key), data)
 
     async def publish(self, source: str, target: str) -> None:
         await asyncio.to_thread(self._publish, self.path(source), self.path(target))
+
+    async def compose(self, sources: Sequence[str], target: str) -> None:
+        paths = [self.path(source) for source in sources]
+        await asyncio.to_thread(self._compose, paths, self.path(target))
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._delete, self.path(key))
@@ -93,7 +98,7 @@ class FilesystemObjectStore:
         if path.exists():
             return  # content-addressed: the same key holds the same bytes
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        temp = _temp_beside(path)
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -113,11 +118,45 @@ class FilesystemObjectStore:
         _fsync_dir(target.parent)
 
     @staticmethod
+    def _compose(sources: Sequence[Path], target: Path) -> None:
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = _temp_beside(target)
+        try:
+            with open(temp, "wb", buffering=0) as out:
+                for source in sources:
+                    _append_file(source, out)
+                os.fsync(out.fileno())
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        _fsync_dir(target.parent)
+
+    @staticmethod
     def _delete(path: Path) -> None:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def _temp_beside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+
+
+def _append_file(source: Path, out: BinaryIO) -> None:
+    """Copy a whole file to the end of unbuffered `out`, inside the kernel where it can."""
+    start = out.tell()
+    with open(source, "rb") as src:
+        try:
+            while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
+                pass
+        except OSError:  # a filesystem or kernel without copy_file_range
+            src.seek(0)
+            out.truncate(start)
+            out.seek(start)
+            shutil.copyfileobj(src, out, READ_CHUNK)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -8,7 +8,7 @@ under a digest never changes.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Row, and_, delete, select
@@ -35,6 +35,7 @@ from storage.repositories import (
 from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
 
 CACHE_LIMIT = 64 * 1024 * 1024
+CATALOG_BATCH = 1000  # names read at a time when the catalog is filtered
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class ManifestStore:
                 subject=subject,
                 artifact_type=manifest.referrer_artifact_type,
             )
-            for name in tag_names:
+            for name in sorted(set(tag_names)):  # one lock order across concurrent pushes
                 await self._tag(conn, repo_id, repository, name, key, digest, actor)
         self.lookups.invalidate(repository)
         self._remember(key, body)
@@ -144,12 +145,36 @@ class ManifestStore:
                 query = query.where(tags.c.name > last)
             return await _page(conn, query.order_by(tags.c.name), n)
 
-    async def catalog(self, n: int | None, last: str | None) -> Page:
+    async def catalog(
+        self, n: int | None, last: str | None, visible: Callable[[str], bool] | None = None
+    ) -> Page:
+        """Repository names after `last`; only those `visible` keeps, when given."""
+        if visible is not None:
+            return await self._visible_catalog(n, last, visible)
         async with self.db.read() as conn:
             query = select(repositories.c.name)
             if last:
                 query = query.where(repositories.c.name > last)
             return await _page(conn, query.order_by(repositories.c.name), n)
+
+    async def _visible_catalog(
+        self, n: int | None, last: str | None, visible: Callable[[str], bool]
+    ) -> Page:
+        found: list[str] = []
+        cursor = last
+        async with self.db.read() as conn:
+            while n is None or len(found) <= n:
+                query = select(repositories.c.name).order_by(repositories.c.name)
+                if cursor:
+                    query = query.where(repositories.c.name > cursor)
+                names = list((await conn.execute(query.limit(CATALOG_BATCH))).scalars())
+                found += [name for name in names if visible(name)]
+                if len(names) < CATALOG_BATCH:
+                    break
+                cursor = names[-1]
+        if n is not None and len(found) > n:
+            return Page(found[:n], True)
+        return Page(found, False)
 
     async def referrers(
         self, repository: str, subject: Digest, artifact_type: str | None
@@ -217,12 +242,11 @@ class ManifestStore:
         self, conn: AsyncConnection, row: Row[tuple[object, ...]], repository: str, actor: str
     ) -> None:
         scope = (row.repository_id, row.blob_key)
+        # The order a push writes in (link, manifest, refs, tags): no deadlock with one.
         await conn.execute(
-            delete(tags).where(tags.c.repository_id == scope[0], tags.c.manifest_key == scope[1])
-        )
-        await conn.execute(
-            delete(manifest_refs).where(
-                manifest_refs.c.repository_id == scope[0], manifest_refs.c.manifest_key == scope[1]
+            delete(repository_blobs).where(
+                repository_blobs.c.repository_id == scope[0],
+                repository_blobs.c.blob_key == scope[1],
             )
         )
         await conn.execute(
@@ -231,10 +255,12 @@ class ManifestStore:
             )
         )
         await conn.execute(
-            delete(repository_blobs).where(
-                repository_blobs.c.repository_id == scope[0],
-                repository_blobs.c.blob_key == scope[1],
+            delete(manifest_refs).where(
+                manifest_refs.c.repository_id == scope[0], manifest_refs.c.manifest_key == scope[1]
             )
+        )
+        await conn.execute(
+            delete(tags).where(tags.c.repository_id == scope[0], tags.c.manifest_key == scope[1])
         )
         await events.record(
             conn, actor, "manifest.delete", repository, digest=row.digest, key=row.blob_key

@@ -2,12 +2,18 @@
 
 Backends implement these few methods; BlobStore builds digests, aliases,
 uploads and dedupe on top. Keys are '/'-separated relative paths (see layout).
+No method relies on a listing to see a write that just finished: `list` is for
+sweeping (GC, tests), never for finding what an upload wrote.
+
+Optional capabilities are small protocols a backend may also implement:
+`PresignedReads` (hand clients a URL to fetch an object directly) and
+`Closing` (release connections and threads at shutdown).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
 
 READ_CHUNK = 1024 * 1024
 
@@ -15,11 +21,11 @@ READ_CHUNK = 1024 * 1024
 class ObjectWriter(Protocol):
     async def write(self, data: bytes) -> None: ...
 
-    async def close(self) -> None:
-        """Flush what was written; the object keeps it (not yet durable)."""
+    async def commit(self) -> None:
+        """Make the object appear whole under its key (durable once published or composed)."""
 
     async def abort(self) -> None:
-        """Drop what this writer wrote: remove a new object, cut an appended one back."""
+        """Drop what this writer wrote; the key keeps whatever it held before."""
 
 
 class ObjectStore(Protocol):
@@ -27,17 +33,65 @@ class ObjectStore(Protocol):
         """The object's size, or None when it does not exist."""
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Bytes [start, end) of the object, in chunks of about READ_CHUNK."""
+        """Bytes [start, end) of the object, in chunks of about READ_CHUNK.
 
-    async def open_writer(self, key: str, *, append: bool = False) -> ObjectWriter: ...
+        A missing object raises FileNotFoundError."""
+
+    async def open_writer(self, key: str) -> ObjectWriter:
+        """A streamed write of a new object that replaces `key` on commit."""
 
     async def put_bytes(self, key: str, data: bytes) -> None:
         """Write a whole small object durably and atomically."""
 
     async def publish(self, source: str, target: str) -> None:
-        """Make `source` durable under `target`; an existing target means done."""
+        """Make `source` durable under `target` and drop it; an existing target means done."""
+
+    async def compose(self, sources: Sequence[str], target: str) -> None:
+        """Make the concatenation of `sources` durable under `target`; an existing target
+        means done. The sources stay; the caller deletes them."""
 
     async def delete(self, key: str) -> None:
-        """Remove the object (and, for a directory-like prefix, what is under it)."""
+        """Remove the object and every object under `key/` (best effort for those)."""
 
-    def list(self, prefix: str) -> AsyncIterator[str]: ...
+    def list(self, prefix: str) -> AsyncIterator[str]:
+        """Keys equal to `prefix` or under `prefix/`, sorted; everything for ""."""
+
+
+@runtime_checkable
+class PresignedReads(Protocol):
+    """A backend that can let clients fetch objects without passing through the registry."""
+
+    redirect_reads: bool  # hand out URLs only when the deployment asked for it
+
+    async def presigned_url(self, key: str) -> str: ...
+
+
+@runtime_checkable
+class Closing(Protocol):
+    async def close(self) -> None: ...
+
+
+async def redirect_url(store: ObjectStore, key: str) -> str | None:
+    """A time-limited URL serving the object, when the backend offers one and it is on."""
+    if isinstance(store, PresignedReads) and store.redirect_reads:
+        return await store.presigned_url(key)
+    return None
+
+
+async def opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`chunks` with its first one already read, so that a backend failing before the first
+    byte (unreachable, object gone) fails here, before a response has started."""
+    first = await anext(chunks, None)
+
+    async def replay() -> AsyncIterator[bytes]:
+        if first is not None:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+    return replay()
+
+
+async def close(store: ObjectStore) -> None:
+    if isinstance(store, Closing):
+        await store.close()

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storage.blobs import BlobStore
 from storage.database import Database, default_url
 from storage.filesystem import FilesystemObjectStore
 from storage.manifest_store import ManifestStore
 from storage.objects import ObjectStore
+from storage.objects import close as close_objects
 from storage.uploads import UploadSessions
+
+if TYPE_CHECKING:
+    from storage.s3 import S3Config
 
 
 @dataclass
@@ -23,13 +28,25 @@ class Storage:
     manifests: ManifestStore
 
     @classmethod
-    async def open(cls, data_dir: Path, metadata_url: str | None = None) -> Storage:
+    async def open(
+        cls, data_dir: Path, metadata_url: str | None = None, s3: S3Config | None = None
+    ) -> Storage:
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         db = Database(metadata_url or default_url(data_dir))
         await db.migrate()
-        objects = FilesystemObjectStore(data_dir / "objects")
+        objects = await open_objects(data_dir, s3)
         blobs = BlobStore(db, objects)
         return cls(db, objects, blobs, UploadSessions(db, objects, blobs), ManifestStore(db, blobs))
 
     async def close(self) -> None:
         await self.db.close()
+        await close_objects(self.objects)
+
+
+async def open_objects(data_dir: Path, s3: S3Config | None = None) -> ObjectStore:
+    """The data directory's own files, or an S3 bucket when S3 settings are given."""
+    if s3 is None:
+        return FilesystemObjectStore(data_dir / "objects")
+    from storage.s3 import S3ObjectStore  # boto3 is imported only when S3 is used
+
+    return await S3ObjectStore.open(s3)

@@ -1,8 +1,19 @@
 """Upload sessions: bytes streamed in, hashed in the same pass, published on close.
 
+Object stores cannot append (S3 has no append), so every chunk of a session is
+an object of its own, `uploads/<id>/parts/<offset>`, named by the offset it
+starts at. The session's size in the metadata says where the chain ends, and
+each part's size leads to the next one: finding the parts needs no listing. A
+chunk that fails leaves at most a part at the current end, which the next
+chunk replaces. On close, one part is published as it is; several are composed
+by the object store straight under the blob key (a kernel copy on a
+filesystem; a server-side multipart copy on S3, where only parts under its
+5 MiB minimum pass through the registry). A whole-blob push streams into one
+object and is published, as before.
+
 The hash state of a session lives in the process that last wrote to it. A
 request that lands elsewhere (another replica, a restart) rebuilds it by
-re-reading the stored prefix: slower, always correct, never pickled.
+re-reading the stored parts: slower, always correct, never pickled.
 """
 
 from __future__ import annotations
@@ -27,6 +38,14 @@ from storage.schema import uploads
 INGEST_CHUNK = 1024 * 1024
 
 
+@dataclass(slots=True)
+class _Progress:
+    """What this process knows of a session: the running digests and the stored parts."""
+
+    verifier: Verifier
+    parts: list[tuple[str, int]]  # (key, size) in order
+
+
 @dataclass(frozen=True, slots=True)
 class Upload:
     id: str
@@ -44,7 +63,7 @@ class UploadSessions:
         self.db = db
         self.objects = objects
         self.blobs = blobs
-        self._hashes: dict[str, Verifier] = {}
+        self._progress: dict[str, _Progress] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
@@ -60,8 +79,7 @@ class UploadSessions:
                     updated=now(),
                 )
             )
-        await (await self.objects.open_writer(upload.key)).close()
-        self._hashes[upload.id] = Verifier(_extra(algorithm))
+        self._progress[upload.id] = _Progress(Verifier(_extra(algorithm)), [])
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:
@@ -83,29 +101,30 @@ class UploadSessions:
             upload = await self.get(upload.repository, upload.id)
             if start is not None and start != upload.size:
                 raise RangeInvalid(upload.size)
-            verifier = await self._verifier(upload)
-            writer = await self.objects.open_writer(upload.key, append=True)
+            progress = await self._load(upload)
+            key = _part_key(upload.id, upload.size)
             try:
-                written = await _ingest(chunks, verifier, writer)
-                if length is not None and written != length:
-                    raise BlobUploadInvalid({"expected": length, "received": written})
+                written = await self._write_part(key, chunks, progress.verifier, length)
+                if written:
+                    upload = await self._set_size(upload, upload.size + written)
             except BaseException:
-                self._hashes.pop(upload.id, None)
-                await writer.abort()
+                self._progress.pop(upload.id, None)
                 raise
-            await writer.close()
-            return await self._set_size(upload, upload.size + written)
+            if written:
+                progress.parts.append((key, written))
+            return upload
 
     async def finish(self, upload: Upload, digest: Digest, actor: str) -> Digest:
         """Verify the whole upload against the client's digest and publish it."""
         async with self._lock(upload.id):
             upload = await self.get(upload.repository, upload.id)
-            verifier = await self._verifier(upload, digest.algorithm)
-            if verifier.digest(digest.algorithm) != digest:
+            progress = await self._load(upload, digest.algorithm)
+            if progress.verifier.digest(digest.algorithm) != digest:
                 await self._drop(upload)
                 raise DigestMismatch({"digest": str(digest)})
-            digests = verifier.digests()
-            await self.blobs.publish(upload.key, upload.repository, digests, upload.size, actor)
+            digests = progress.verifier.digests()
+            source = await self._assemble(upload, progress.parts, digests["blake3"])
+            await self.blobs.publish(source, upload.repository, digests, upload.size, actor)
             await self._drop(upload)
             return digests["sha256"]
 
@@ -131,7 +150,7 @@ class UploadSessions:
             except BaseException:
                 await writer.abort()
                 raise
-            await writer.close()
+            await writer.commit()
             if length is not None and size != length:
                 raise BlobUploadInvalid({"expected": length, "received": size})
             if verifier.digest(digest.algorithm) != digest:
@@ -142,32 +161,90 @@ class UploadSessions:
         finally:
             await self.objects.delete(key.rpartition("/")[0])
 
-    async def _verifier(self, upload: Upload, algorithm: str | None = None) -> Verifier:
-        verifier = self._hashes.get(upload.id)
+    async def _load(self, upload: Upload, algorithm: str | None = None) -> _Progress:
+        """This process's progress of the session, rebuilt from the stored parts if stale."""
+        progress = self._progress.get(upload.id)
         wanted = set(_extra(upload.algorithm)) | set(_extra(algorithm))
-        if verifier is None or verifier.size != upload.size or not wanted <= verifier.algorithms:
-            verifier = Verifier(wanted)
-            async for chunk in self.objects.read(upload.key, 0, upload.size):
-                await verifier.update_async(chunk)
-            self._hashes[upload.id] = verifier
-        return verifier
+        if (
+            progress is None
+            or progress.verifier.size != upload.size
+            or not wanted <= progress.verifier.algorithms
+        ):
+            progress = _Progress(Verifier(wanted), await self._stored_parts(upload))
+            for key, size in progress.parts:
+                async for chunk in self.objects.read(key, 0, size):
+                    await progress.verifier.update_async(chunk)
+            self._progress[upload.id] = progress
+        return progress
+
+    async def _stored_parts(self, upload: Upload) -> list[tuple[str, int]]:
+        parts: list[tuple[str, int]] = []
+        offset = 0
+        while offset < upload.size:
+            key = _part_key(upload.id, offset)
+            size = await self.objects.stat(key)
+            if not size:
+                raise BlobUploadInvalid({"upload": upload.id, "missing": offset})
+            parts.append((key, size))
+            offset += size
+        if offset != upload.size:
+            raise BlobUploadInvalid({"upload": upload.id, "size": upload.size, "stored": offset})
+        return parts
+
+    async def _write_part(
+        self, key: str, chunks: AsyncIterator[bytes], verifier: Verifier, length: int | None
+    ) -> int:
+        writer = await self.objects.open_writer(key)
+        try:
+            written = await _ingest(chunks, verifier, writer)
+            if length is not None and written != length:
+                raise BlobUploadInvalid({"expected": length, "received": written})
+        except BaseException:
+            await writer.abort()
+            raise
+        await (writer.commit() if written else writer.abort())
+        return written
+
+    async def _assemble(self, upload: Upload, parts: list[tuple[str, int]], b3: Digest) -> str:
+        """The key to publish: the one part, or (several parts) one already composed in place."""
+        if not parts:
+            key = _part_key(upload.id, 0)
+            await self.objects.put_bytes(key, b"")
+            return key
+        if len(parts) > 1:
+            # Composed straight under the blob key: publish then finds it and drops the source.
+            await self.objects.compose([key for key, _ in parts], layout.blob_key(b3.hex))
+        return parts[0][0]
 
     async def _set_size(self, upload: Upload, size: int) -> Upload:
+        """Move the session's end from upload.size to size, unless another request did first."""
         async with self.db.write() as conn:
-            await conn.execute(
-                update(uploads).where(uploads.c.id == upload.id).values(size=size, updated=now())
+            result = await conn.execute(
+                update(uploads)
+                .where(uploads.c.id == upload.id, uploads.c.size == upload.size)
+                .values(size=size, updated=now())
             )
+        if not result.rowcount:
+            raise RangeInvalid((await self.get(upload.repository, upload.id)).size)
         return replace(upload, size=size)
 
     async def _drop(self, upload: Upload) -> None:
-        self._hashes.pop(upload.id, None)
+        self._progress.pop(upload.id, None)
         async with self.db.write() as conn:
             await conn.execute(delete(uploads).where(uploads.c.id == upload.id))
-        await self.objects.delete(upload.key.rpartition("/")[0])
+        await self.objects.delete(_session_dir(upload.id))
         self._locks.pop(upload.id, None)
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
+
+
+def _session_dir(upload_id: str) -> str:
+    return layout.upload_key(upload_id).rpartition("/")[0]
+
+
+def _part_key(upload_id: str, offset: int) -> str:
+    return f"{_session_dir(upload_id)}/parts/{offset:020d}"
 
 
 def _extra(algorithm: str | None) -> tuple[str, ...]:

@@ -11,9 +11,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from tests.scaleout.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,3 +95,23 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server = start_server(tmp_path_factory.mktemp("live") / "data")
     yield server
     stop_server(server)
+
+
+def missing_tool(message: str) -> None:
+    """Skip the test for want of a tool; under CI=true the tool must be there: fail."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server (Debian's, initdb in a temporary directory) for the session."""
+    from tests.scaleout.postgres import start_postgres
+
+    server = start_postgres()
+    if server is None:
+        missing_tool("PostgreSQL is not installed: run `make scaleout-tools`")
+    assert server is not None
+    yield server
+    server.close()

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from manifests.mediatypes import OCI_INDEX
 from manifests.referrers import referrers_index
+from registry.auth.access import catalog_filter
 from registry.errors import SizeInvalid
 from registry.http import path_digest, repository, storage
 from storage.manifest_store import Page
@@ -23,7 +24,7 @@ async def list_tags(request: Request) -> Response:
 
 async def list_repositories(request: Request) -> Response:
     n, last = _paging(request)
-    page = await storage(request).manifests.catalog(n, last)
+    page = await storage(request).manifests.catalog(n, last, catalog_filter(request))
     return _page_response(request, {"repositories": page.items}, page, n)
 
 

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from manifests.digest import Digest, UnsupportedAlgorithm
+from registry.auth.access import may_pull
 from registry.http import actor, body, content_length, has_body, repository, storage, upload_range
 from storage.uploads import Upload
 
@@ -20,7 +21,9 @@ async def start_upload(request: Request) -> Response:
     if "mount" in params and "from" in params:
         digest = Digest.parse(params["mount"])
         source = params["from"]
-        if source != name and await store.blobs.mount(name, source, digest, actor(request)):
+        # without pull on the source, exactly like a blob the source lacks: nothing leaks
+        mountable = source != name and may_pull(request, source)
+        if mountable and await store.blobs.mount(name, source, digest, actor(request)):
             return _created(request, name, digest)
     if "digest" in params:
         digest = Digest.parse(params["digest"])

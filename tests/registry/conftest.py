@@ -15,7 +15,17 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest) -> str | None:
+    """Every HTTP test runs on the embedded SQLite and on an empty PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres").emptied_database()
+    return url
+
+
 @pytest.fixture
-def client(data_dir: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(data_dir=data_dir))) as test_client:
+def client(data_dir: Path, metadata_url: str | None) -> Iterator[TestClient]:
+    settings = Settings(data_dir=data_dir, metadata_url=metadata_url)
+    with TestClient(create_app(settings)) as test_client:
         yield test_client

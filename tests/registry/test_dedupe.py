@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
+from typing import Any
 
 import cbor2
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from storage.schema import events
 from tests.registry.helpers import b3, push_blob, push_image
 
 
@@ -33,8 +35,7 @@ def test_events_record_every_change_in_canonical_cbor(client: TestClient, data_d
     client.post(f"/v2/ev2/blobs/uploads/?mount={push_blob(client, 'ev', b'x')}&from=ev")
     client.delete("/v2/ev/manifests/v1")
     client.delete(f"/v2/ev/manifests/{digest}")
-    with sqlite3.connect(data_dir / "metadata.db") as db:
-        rows = db.execute("SELECT action, repository, payload FROM events ORDER BY seq").fetchall()
+    rows = event_rows(client)
     actions = [row[0] for row in rows]
     assert actions == [
         "blob.push",
@@ -56,3 +57,14 @@ def test_events_record_every_change_in_canonical_cbor(client: TestClient, data_d
     assert manifest_event["digest"] == digest
     assert manifest_event["media_type"] == "application/vnd.oci.image.manifest.v1+json"
     assert manifest_event["size"] > 0
+
+
+def event_rows(client: TestClient) -> list[Any]:
+    """The event log, read through the app's own database (SQLite or PostgreSQL)."""
+
+    async def read() -> list[Any]:
+        query = select(events.c.action, events.c.repository, events.c.payload)
+        async with client.app.state.storage.db.read() as conn:  # type: ignore[attr-defined]
+            return list((await conn.execute(query.order_by(events.c.seq))).all())
+
+    return client.portal.call(read)  # type: ignore[union-attr]

@@ -1,0 +1,26 @@
+"""Probes for load balancers and orchestrators, outside /v2/ and its auth.
+
+/healthz  liveness: the process answers (restart it when this fails)
+/readyz   readiness: the metadata database and the object store answer too
+          (send it traffic only then); 503 with the failing checks otherwise
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from registry.http import storage
+from storage.health import OK, check
+
+
+async def live(request: Request) -> JSONResponse:
+    return JSONResponse({"status": OK})
+
+
+async def ready(request: Request) -> JSONResponse:
+    store = storage(request)
+    checks = await check(store.db, store.objects)
+    ready = all(state == OK for state in checks.values())
+    body = {"status": OK if ready else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
