@@ -12,6 +12,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope
 
 from manifests.digest import InvalidDigest
 from manifests.parse import ManifestInvalid
@@ -125,6 +126,10 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
 ]
 
 
+DRAIN_LIMIT = 256 * 1024
+BODY_DONE = "artifact_store.body_done"  # scope key set by track_body
+
+
 def error_body(code: str, detail: object = None) -> dict[str, Any]:
     return {"errors": [{"code": code, "message": MESSAGES[code], "detail": detail}]}
 
@@ -140,18 +145,57 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     code, status = lookup(exc)
     detail = exc.detail if hasattr(exc, "detail") else (str(exc) or None)
     headers = _extra_headers(exc)
+    if not await _drained(request):
+        headers["Connection"] = "close"
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
     return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
+
+
+async def _drained(request: Request) -> bool:
+    """Read and drop what is left of the body, so the connection can carry the next request.
+
+    A body larger than DRAIN_LIMIT is not worth reading: the response closes the
+    connection instead (Go's net/http server does the same, with the same limit).
+    """
+    if request.scope.get(BODY_DONE, True):
+        return True
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
+        return False
+    size = 0
+    try:
+        while not request.scope[BODY_DONE]:
+            message = await request.receive()
+            size += len(message.get("body", b""))
+            if message["type"] == "http.disconnect" or size > DRAIN_LIMIT:
+                return False
+    except ClientDisconnect:
+        return False
+    return True
+
+
+async def track_body(scope: Scope, receive: Receive) -> Receive:
+    """A receive that marks the scope once the request body has been read to its end."""
+    scope[BODY_DONE] = False
+
+    async def tracked() -> Message:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            scope[BODY_DONE] = True
+        return message
+
+    return tracked
 
 
 async def handle_http(request: Request, exc: Exception) -> Response:
     """Routing errors (unknown path, wrong method) in the OCI shape."""
     assert isinstance(exc, HTTPException)
     code = "UNSUPPORTED" if exc.status_code == 405 else "NAME_UNKNOWN"
+    headers = {} if await _drained(request) else {"Connection": "close"}
     if request.method == "HEAD":
-        return Response(status_code=exc.status_code)
-    return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code)
+        return Response(status_code=exc.status_code, headers=headers)
+    return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code, headers=headers)
 
 
 def _extra_headers(exc: Exception) -> dict[str, str]:

@@ -137,3 +137,26 @@ def test_one_gib_push_keeps_memory_low(own_server: LiveServer) -> None:
     head = httpx.head(f"{own_server.url}/v2/big/blobs/{digest}")
     assert head.headers["Content-Length"] == str(1024**3)
     assert peak_rss_mib(own_server.process.pid) < 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        pytest.param("PATCH", "{upload}", {"Content-Range": "100-4194403"}, id="chunk-out-of-order"),
+        pytest.param("POST", "/v2/keep/blobs/uploads/?digest=sha256:00", {}, id="bad-digest-param"),
+        pytest.param("PUT", "/v2/keep/manifests/v1", {"Content-Type": "text/plain"}, id="not-a-manifest"),
+        pytest.param("PUT", "/v2/keep/tags/list", {}, id="wrong-method"),
+    ],
+)
+@pytest.mark.parametrize("size", [1000, 4 * 1024 * 1024], ids=["small-body", "large-body"])
+def test_error_before_the_body_keeps_the_connection_usable(
+    live_server: LiveServer, method: str, path: str, headers: dict[str, str], size: int
+) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=20) as client:
+        upload = client.post("/v2/keep/blobs/uploads/").headers["Location"]
+        body = b"x" * size
+        headers = {k: v if k != "Content-Range" else f"100-{99 + size}" for k, v in headers.items()}
+        response = client.request(method, path.format(upload=upload), content=body, headers=headers)
+        assert 400 <= response.status_code < 500
+        assert response.json()["errors"]
+        assert client.get("/v2/").status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -12,11 +12,6 @@ from registry.auth.access import admit
 from registry.auth.gate import Gate
 from registry.auth.rules import requirement
 from registry.errors import RequestError, handle_error
-
-# What is left of a refused request's body is read and dropped up to this size, so
-# the connection can carry the client's retry; a larger body closes the connection
-# (Go's net/http server does the same, with the same limit).
-DRAIN_LIMIT = 256 * 1024
 
 
 class AuthMiddleware:
@@ -33,23 +28,5 @@ class AuthMiddleware:
         try:
             admit(scope, await self.gate.admit(request, need))
         except RequestError as exc:  # rendered by the one error table, like any handler's
-            response = await handle_error(request, exc)
-            if not await _drained(request):
-                response.headers["Connection"] = "close"
-            return await response(scope, receive, send)
+            return await (await handle_error(request, exc))(scope, receive, send)
         await self.app(scope, receive, send)
-
-
-async def _drained(request: Request) -> bool:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
-        return False
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > DRAIN_LIMIT:
-                return False
-    except ClientDisconnect:
-        return False
-    return True
