@@ -69,4 +69,5 @@ if [[ -n "$CA" && -f "$CA" ]]; then
 fi
 "${BUILDAH[@]}" build --quiet --format docker --isolation "$ISOLATION" --network host \
     "${trust[@]}" --build-arg "BASE=$base" -f "$ROOT/deploy/Containerfile" -t "$TAG" "$ROOT" >/dev/null
+"${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true  # the previous build's image, now untagged
 say "built $TAG from $base"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -53,8 +54,6 @@ def _add_migrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _migrate(settings: config.Settings) -> int:
-    import asyncio
-
     from storage.database import default_url, display_url, migrate_url
     from storage.errors import Unavailable
 

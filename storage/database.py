@@ -188,9 +188,8 @@ def _unavailable_on_outage() -> Iterator[None]:
 
 def is_outage(exc: BaseException) -> bool:
     """The database cannot be reached or asks to be retried; nothing is wrong with the request."""
-    if isinstance(exc, OperationalError | PoolTimeout | ConnectionError | TimeoutError):
-        return True
-    if isinstance(exc, socket.gaierror):
+    unreachable = OperationalError | PoolTimeout | ConnectionError | TimeoutError | socket.gaierror
+    if isinstance(exc, unreachable):
         return True
     if isinstance(exc, DBAPIError):
         state = str(getattr(exc.orig, "sqlstate", None) or "")

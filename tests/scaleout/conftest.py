@@ -8,7 +8,6 @@ directory instead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -59,9 +58,16 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server | N
 
 
 def object_settings(s3: S3Server | None) -> dict[str, str] | None:
+    """One bucket per server, a fresh prefix per cluster: SeaweedFS gives every bucket
+    volumes of its own, and a few dozen buckets exhaust a small test server."""
     if s3 is None:
         return None
-    return s3_settings(s3.endpoint, s3.new_bucket(), s3.env())
+    if s3.endpoint not in _buckets:
+        _buckets[s3.endpoint] = s3.new_bucket()
+    return s3_settings(s3.endpoint, _buckets[s3.endpoint], s3.env())
+
+
+_buckets: dict[str, str] = {}  # S3 endpoint -> the bucket the clusters on it share
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +129,3 @@ def own_seaweedfs(tmp_path: Path) -> Iterator[S3Server]:
     assert server is not None
     yield server
     server.stop()
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"

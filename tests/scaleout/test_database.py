@@ -15,7 +15,6 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from starlette.testclient import TestClient
 
-from manifests.digest import Digest
 from registry.app import create_app
 from registry.config import Settings
 from storage.database import MIGRATIONS, Database
@@ -122,16 +121,21 @@ async def test_two_writers_on_one_database_never_conflict(
     one = await Storage.open(tmp_path / "data", url)
     two = await Storage.open(tmp_path / "data", url)
     try:
-        await asyncio.gather(*(race(store, n) for n in range(6) for store in (one, two)))
-        for n in range(6):
+        bodies = await asyncio.gather(*(race(store, n) for n in range(6) for store in (one, two)))
+        for n, body in enumerate(bodies[::2]):
             page = await one.manifests.list_tags(f"race/{n}", None, None)
-            assert page.items == ["a", "b", "c"]
+            assert page.items == ["a", "b", "c"]  # each writer's last step was a push
+            for store in (one, two):
+                assert (await store.manifests.get(f"race/{n}", "b"))[1] == body
+                digest = digests_of(body)["sha256"]
+                assert (await store.blobs.resolve(f"race/{n}", digest)).size == len(body)
     finally:
         await one.close()
         await two.close()
 
 
-async def race(store: Storage, n: int) -> None:
+async def race(store: Storage, n: int) -> bytes:
+    """Push an image, delete its manifest, push it again; returns the manifest."""
     repo = f"race/{n}"
     config, layer = b'{"architecture": "amd64", "os": "linux"}', b"layer %d" % n
     for data in (config, layer):
@@ -146,7 +150,7 @@ async def race(store: Storage, n: int) -> None:
     with contextlib.suppress(ManifestUnknown):  # the other writer may have deleted it first
         await manifest.delete(repo, digest, "test")
     await manifest.put(repo, "a", body, None, ["c", "b", "a"], "test")
-    assert (await store.blobs.resolve(repo, Digest.parse(digest))).size == len(body)
+    return body
 
 
 async def test_an_outage_is_unavailable_and_service_resumes(own_postgres: PostgresServer) -> None:
