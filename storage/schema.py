@@ -97,7 +97,10 @@ uploads = Table(
 events = Table(
     "events",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    # 64-bit on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("time", DateTime(timezone=True), nullable=False),
     Column("actor", String(255), nullable=False),
     Column("action", String(32), nullable=False),
