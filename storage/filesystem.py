@@ -42,9 +42,29 @@ class FileWriter:
         await asyncio.to_thread(self._temp.unlink, True)
 
 
+class FileAppender:
+    """Appends to a file from a known size on; abort cuts it back to that size."""
+
+    def __init__(self, path: Path, handle: AsyncBufferedIOBase, start: int) -> None:
+        self._path = path
+        self._handle = handle
+        self._start = start
+
+    async def write(self, data: bytes) -> None:
+        await self._handle.write(data)
+
+    async def commit(self) -> None:
+        await self._handle.close()
+
+    async def abort(self) -> None:
+        await self._handle.close()
+        await asyncio.to_thread(os.truncate, self._path, self._start)
+
+
 class FilesystemObjectStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, appends: bool = True) -> None:
         self.root = root
+        self.appends = appends
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
@@ -74,6 +94,11 @@ class FilesystemObjectStore:
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         temp = _temp_beside(path)
         return FileWriter(path, temp, await aiofiles.open(temp, "wb"))
+
+    async def open_appender(self, key: str, start: int) -> FileAppender:
+        path = self.path(key)
+        await asyncio.to_thread(_cut, path, start)
+        return FileAppender(path, await aiofiles.open(path, "ab"), start)
 
     async def put_bytes(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self._put_bytes, self.path(key), data)
@@ -139,6 +164,15 @@ class FilesystemObjectStore:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def _cut(path: Path, size: int) -> None:
+    """Make the file exactly `size` bytes long, dropping what a failed write left past it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as handle:
+        if handle.tell() < size:
+            raise FileNotFoundError(f"{path} holds fewer than {size} bytes")
+        handle.truncate(size)
 
 
 def _temp_beside(path: Path) -> Path:

@@ -6,8 +6,9 @@ No method relies on a listing to see a write that just finished: `list` is for
 sweeping (GC, tests), never for finding what an upload wrote.
 
 Optional capabilities are small protocols a backend may also implement:
-`PresignedReads` (hand clients a URL to fetch an object directly) and
-`Closing` (release connections and threads at shutdown).
+`Appending` (add bytes to the end of an object in place), `PresignedReads`
+(hand clients a URL to fetch an object directly) and `Closing` (release
+connections and threads at shutdown).
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ class ObjectStore(Protocol):
 
 
 @runtime_checkable
+class Appending(Protocol):
+    """A backend that can add to an object in place: a filesystem, not S3."""
+
+    appends: bool  # False turns the capability off, to run what other backends run
+
+    async def open_appender(self, key: str, start: int) -> ObjectWriter:
+        """Write after the first `start` bytes of `key`, cutting anything past them first;
+        abort cuts the object back to `start`."""
+
+
+@runtime_checkable
 class PresignedReads(Protocol):
     """A backend that can let clients fetch objects without passing through the registry."""
 
@@ -69,6 +81,10 @@ class PresignedReads(Protocol):
 @runtime_checkable
 class Closing(Protocol):
     async def close(self) -> None: ...
+
+
+def appending(store: ObjectStore) -> Appending | None:
+    return store if isinstance(store, Appending) and store.appends else None
 
 
 async def redirect_url(store: ObjectStore, key: str) -> str | None:

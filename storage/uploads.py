@@ -1,15 +1,17 @@
 """Upload sessions: bytes streamed in, hashed in the same pass, published on close.
 
-Object stores cannot append (S3 has no append), so every chunk of a session is
-an object of its own, `uploads/<id>/parts/<offset>`, named by the offset it
-starts at. The session's size in the metadata says where the chain ends, and
-each part's size leads to the next one: finding the parts needs no listing. A
-chunk that fails leaves at most a part at the current end, which the next
-chunk replaces. On close, one part is published as it is; several are composed
-by the object store straight under the blob key (a kernel copy on a
-filesystem; a server-side multipart copy on S3, where only parts under its
-5 MiB minimum pass through the registry). A whole-blob push streams into one
-object and is published, as before.
+A store that can append in place (the filesystem) keeps a session in one
+object, `uploads/<id>/data`: each chunk is appended, a failed one is cut off,
+and closing publishes that object (a rename). Other stores (S3 has no append)
+keep each chunk as an object of its own, `uploads/<id>/parts/<offset>`, named
+by the offset it starts at. The session's size in the metadata says where the
+chain ends and each part's size leads to the next one, so finding the parts
+needs no listing. A chunk that fails leaves at most a part at the current end,
+which the next chunk replaces. On close, one part is published as it is;
+several are composed by the object store straight under the blob key (on S3 a
+server-side multipart copy, where only runs of chunks under its 5 MiB part
+minimum pass through the registry once more). A whole-blob push streams into
+one object and is published.
 
 The hash state of a session lives in the process that last wrote to it. A
 request that lands elsewhere (another replica, a restart) rebuilds it by
@@ -31,7 +33,7 @@ from storage.blobs import BlobStore
 from storage.database import Database
 from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
 from storage.hashing import Verifier, rechunk
-from storage.objects import ObjectStore, ObjectWriter
+from storage.objects import ObjectStore, ObjectWriter, appending
 from storage.repositories import now
 from storage.schema import uploads
 
@@ -102,16 +104,16 @@ class UploadSessions:
             if start is not None and start != upload.size:
                 raise RangeInvalid(upload.size)
             progress = await self._load(upload)
-            key = _part_key(upload.id, upload.size)
+            key = self._chunk_key(upload)
             try:
-                written = await self._write_part(key, chunks, progress.verifier, length)
+                written = await self._write_chunk(upload, key, chunks, progress.verifier, length)
                 if written:
                     upload = await self._set_size(upload, upload.size + written)
             except BaseException:
                 self._progress.pop(upload.id, None)
                 raise
             if written:
-                progress.parts.append((key, written))
+                progress.parts = _grown(progress.parts, key, written)
             return upload
 
     async def finish(self, upload: Upload, digest: Digest, actor: str) -> Digest:
@@ -178,6 +180,10 @@ class UploadSessions:
         return progress
 
     async def _stored_parts(self, upload: Upload) -> list[tuple[str, int]]:
+        if appending(self.objects):
+            if (await self.objects.stat(upload.key) or 0) < upload.size:
+                raise BlobUploadInvalid({"upload": upload.id, "missing": upload.size})
+            return [(upload.key, upload.size)] if upload.size else []
         parts: list[tuple[str, int]] = []
         offset = 0
         while offset < upload.size:
@@ -191,10 +197,23 @@ class UploadSessions:
             raise BlobUploadInvalid({"upload": upload.id, "size": upload.size, "stored": offset})
         return parts
 
-    async def _write_part(
-        self, key: str, chunks: AsyncIterator[bytes], verifier: Verifier, length: int | None
+    def _chunk_key(self, upload: Upload) -> str:
+        """Where the next chunk goes: the end of the one object, or a part of its own."""
+        return upload.key if appending(self.objects) else _part_key(upload.id, upload.size)
+
+    async def _write_chunk(
+        self,
+        upload: Upload,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        verifier: Verifier,
+        length: int | None,
     ) -> int:
-        writer = await self.objects.open_writer(key)
+        appender = appending(self.objects)
+        if appender is not None:
+            writer = await appender.open_appender(key, upload.size)
+        else:
+            writer = await self.objects.open_writer(key)
         try:
             written = await _ingest(chunks, verifier, writer)
             if length is not None and written != length:
@@ -237,6 +256,12 @@ class UploadSessions:
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
+
+
+def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[str, int]]:
+    if parts and parts[-1][0] == key:  # appended in place
+        return [*parts[:-1], (key, parts[-1][1] + written)]
+    return [*parts, (key, written)]
 
 
 def _session_dir(upload_id: str) -> str:

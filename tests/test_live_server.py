@@ -142,9 +142,11 @@ def test_one_gib_push_keeps_memory_low(own_server: LiveServer) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "headers"),
     [
-        pytest.param("PATCH", "{upload}", {"Content-Range": "100-4194403"}, id="chunk-out-of-order"),
+        pytest.param("PATCH", "{upload}", {"Content-Range": "100-"}, id="chunk-out-of-order"),
         pytest.param("POST", "/v2/keep/blobs/uploads/?digest=sha256:00", {}, id="bad-digest-param"),
-        pytest.param("PUT", "/v2/keep/manifests/v1", {"Content-Type": "text/plain"}, id="not-a-manifest"),
+        pytest.param(
+            "PUT", "/v2/keep/manifests/v1", {"Content-Type": "text/plain"}, id="not-a-manifest"
+        ),
         pytest.param("PUT", "/v2/keep/tags/list", {}, id="wrong-method"),
     ],
 )

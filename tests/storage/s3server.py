@@ -99,6 +99,8 @@ class S3Server:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+        # The master's local gRPC socket goes to /tmp whatever -dir says, and stays after a kill.
+        Path(f"/tmp/seaweedfs-master-grpc-{self.ports['master.grpc']}.sock").unlink(missing_ok=True)
 
     def new_bucket(self) -> str:
         """A fresh bucket, written to once (SeaweedFS grows its volumes on the first write)."""
@@ -132,7 +134,8 @@ class S3Server:
             f"-master.port.grpc={p['master.grpc']}",
             "-master.telemetry=false",
             "-master.electionTimeout=1s",  # a restarted master leads again soon
-            "-master.volumeSizeLimitMB=256",
+            "-master.volumeSizeLimitMB=1024",
+            "-volume.max=100",  # created as buckets need them, 7 at a time
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume.grpc']}",
             "-volume.preStopSeconds=0",

@@ -47,7 +47,7 @@ async def test_presigned_url_serves_the_object_and_ranges(s3_store: S3ObjectStor
     await s3_store.delete("blobs/signed")
 
 
-async def test_redirects_only_when_asked(s3_config: S3Config, tmp_path: os.PathLike[str]) -> None:
+async def test_redirects_only_when_asked(s3_config: S3Config) -> None:
     store = await S3ObjectStore.open(s3_config)
     assert await redirect_url(store, "blobs/any") is None
     await close(store)
