@@ -2,7 +2,9 @@
 
 <root>/
 ├── blobs/blake3/<first 2 hex>/<64 hex>     every blob, once, by its BLAKE3 digest
-└── uploads/<upload id>/data                bytes of an upload session in progress
+└── uploads/<upload id>/
+    ├── data                                an upload in progress (stores that append)
+    └── parts/<offset, 20 digits>           one object per chunk (stores that cannot: S3)
 """
 
 from __future__ import annotations
@@ -12,5 +14,13 @@ def blob_key(blake3_hex: str) -> str:
     return f"blobs/blake3/{blake3_hex[:2]}/{blake3_hex}"
 
 
+def upload_dir(upload_id: str) -> str:
+    return f"uploads/{upload_id}"
+
+
 def upload_key(upload_id: str) -> str:
-    return f"uploads/{upload_id}/data"
+    return f"{upload_dir(upload_id)}/data"
+
+
+def upload_part_key(upload_id: str, offset: int) -> str:
+    return f"{upload_dir(upload_id)}/parts/{offset:020d}"

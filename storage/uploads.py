@@ -143,7 +143,8 @@ class UploadSessions:
         length: int | None = None,
     ) -> Digest:
         """A whole blob in one request: no session row, same verification."""
-        key = layout.upload_key(str(uuid.uuid4()))
+        upload_id = str(uuid.uuid4())
+        key = layout.upload_key(upload_id)
         verifier = Verifier(_extra(digest.algorithm))
         writer = await self.objects.open_writer(key)
         try:
@@ -161,7 +162,7 @@ class UploadSessions:
             await self.blobs.publish(key, repository, digests, size, actor)
             return digests["sha256"]
         finally:
-            await self.objects.delete(key.rpartition("/")[0])
+            await self.objects.delete(layout.upload_dir(upload_id))
 
     async def _load(self, upload: Upload, algorithm: str | None = None) -> _Progress:
         """This process's progress of the session, rebuilt from the stored parts if stale."""
@@ -187,7 +188,7 @@ class UploadSessions:
         parts: list[tuple[str, int]] = []
         offset = 0
         while offset < upload.size:
-            key = _part_key(upload.id, offset)
+            key = layout.upload_part_key(upload.id, offset)
             size = await self.objects.stat(key)
             if not size:
                 raise BlobUploadInvalid({"upload": upload.id, "missing": offset})
@@ -199,7 +200,11 @@ class UploadSessions:
 
     def _chunk_key(self, upload: Upload) -> str:
         """Where the next chunk goes: the end of the one object, or a part of its own."""
-        return upload.key if appending(self.objects) else _part_key(upload.id, upload.size)
+        return (
+            upload.key
+            if appending(self.objects)
+            else layout.upload_part_key(upload.id, upload.size)
+        )
 
     async def _write_chunk(
         self,
@@ -227,7 +232,7 @@ class UploadSessions:
     async def _assemble(self, upload: Upload, parts: list[tuple[str, int]], b3: Digest) -> str:
         """The key to publish: the one part, or (several parts) one already composed in place."""
         if not parts:
-            key = _part_key(upload.id, 0)
+            key = layout.upload_part_key(upload.id, 0)
             await self.objects.put_bytes(key, b"")
             return key
         if len(parts) > 1:
@@ -251,7 +256,7 @@ class UploadSessions:
         self._progress.pop(upload.id, None)
         async with self.db.write() as conn:
             await conn.execute(delete(uploads).where(uploads.c.id == upload.id))
-        await self.objects.delete(_session_dir(upload.id))
+        await self.objects.delete(layout.upload_dir(upload.id))
         self._locks.pop(upload.id, None)
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
@@ -262,14 +267,6 @@ def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[s
     if parts and parts[-1][0] == key:  # appended in place
         return [*parts[:-1], (key, parts[-1][1] + written)]
     return [*parts, (key, written)]
-
-
-def _session_dir(upload_id: str) -> str:
-    return layout.upload_key(upload_id).rpartition("/")[0]
-
-
-def _part_key(upload_id: str, offset: int) -> str:
-    return f"{_session_dir(upload_id)}/parts/{offset:020d}"
 
 
 def _extra(algorithm: str | None) -> tuple[str, ...]:
