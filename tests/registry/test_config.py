@@ -66,3 +66,11 @@ def test_help_documents_every_setting() -> None:
         "ARTIFACT_STORE_LOG_LEVEL",
     ):
         assert name in text
+
+
+def test_configuration_reference_lists_every_setting() -> None:
+    from registry.config import DESCRIPTIONS, ENV_PREFIX
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for name in DESCRIPTIONS:
+        assert f"`{name}`" in text and f"`{ENV_PREFIX}{name.upper()}`" in text
