@@ -81,6 +81,7 @@ async def migrate_url(url: str, data_dir: Path) -> str | None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
+        self.repository_ids: dict[str, int] = {}  # see repositories.ensure_repository
         self.is_sqlite = self.url.startswith("sqlite")
         self.is_postgresql = self.url.startswith("postgresql")
         self.engine: AsyncEngine = create_async_engine(self.url, **_engine_options(self.is_sqlite))

@@ -7,6 +7,7 @@ under a digest never changes.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class ManifestStore:
         self._bytes: dict[str, bytes] = {}
         self._cached = 0
         self.lookups: LookupCache[StoredManifest] = LookupCache(db.is_sqlite)
+        self.tag_lists: LookupCache[list[str]] = LookupCache(db.is_sqlite)
 
     async def put(
         self,
@@ -101,7 +103,7 @@ class ManifestStore:
             )
             for name in sorted(set(tag_names)):  # one lock order across concurrent pushes
                 await self._tag(conn, repo_id, repository, name, key, digest, actor)
-        self.lookups.invalidate(repository)
+        self._changed(repository)
         self._remember(key, body)
         return StoredManifest(digest, manifest.media_type, len(body), key, subject)
 
@@ -132,10 +134,15 @@ class ManifestStore:
                 await self._delete_manifest(conn, row, repository, actor)
             else:
                 await self._delete_tag(conn, row, repository, reference, actor)
-        self.lookups.invalidate(repository)
+        self._changed(repository)
         self.blobs.lookups.invalidate(repository)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
+        if self.tag_lists.enabled:
+            names = await self._all_tags(repository)
+            start = bisect.bisect_right(names, last) if last else 0
+            end = len(names) if n is None else start + n
+            return Page(names[start:end], end < len(names))
         async with self.db.read() as conn:
             repo_id = await repository_id(conn, repository)
             if repo_id is None:
@@ -144,6 +151,25 @@ class ManifestStore:
             if last:
                 query = query.where(tags.c.name > last)
             return await _page(conn, query.order_by(tags.c.name), n)
+
+    async def _all_tags(self, repository: str) -> list[str]:
+        """Every tag of the repository in order, from the cache when it holds them."""
+        cached = self.tag_lists.get(repository, "")
+        if cached is not None:
+            return cached
+        generation = self.tag_lists.generation(repository)
+        async with self.db.read() as conn:
+            repo_id = await repository_id(conn, repository)
+            if repo_id is None:
+                raise NameUnknown({"name": repository})
+            query = select(tags.c.name).where(tags.c.repository_id == repo_id)
+            names = list((await conn.execute(query.order_by(tags.c.name))).scalars())
+        self.tag_lists.put(repository, "", names, generation)
+        return names
+
+    def _changed(self, repository: str) -> None:
+        self.lookups.invalidate(repository)
+        self.tag_lists.invalidate(repository)
 
     async def catalog(
         self, n: int | None, last: str | None, visible: Callable[[str], bool] | None = None

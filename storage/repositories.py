@@ -22,8 +22,17 @@ async def repository_id(conn: AsyncConnection, name: str) -> int | None:
 
 
 async def ensure_repository(db: Database, conn: AsyncConnection, name: str) -> int:
+    """The repository's id, creating the row if needed.
+
+    Ids never change and repositories are never removed, so an id seen before
+    this transaction wrote anything is remembered for good.
+    """
+    known = db.repository_ids.get(name)
+    if known is not None:
+        return known
     found = await repository_id(conn, name)
     if found is not None:
+        db.repository_ids[name] = found
         return found
     await conn.execute(db.insert_ignore(repositories).values(name=name, created=now()))
     created = await repository_id(conn, name)
@@ -77,10 +86,6 @@ async def record_blob(
     """Make a published blob known under every digest computed for it; returns its key."""
     key = digests["blake3"].hex
     await conn.execute(db.insert_ignore(blobs).values(key=key, size=size, created=now()))
-    for digest in digests.values():
-        await conn.execute(
-            db.insert_ignore(digest_aliases).values(
-                algorithm=digest.algorithm, hex=digest.hex, blob_key=key
-            )
-        )
+    aliases = [{"algorithm": d.algorithm, "hex": d.hex, "blob_key": key} for d in digests.values()]
+    await conn.execute(db.insert_ignore(digest_aliases), aliases)
     return key
