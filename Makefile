@@ -54,7 +54,7 @@ s3-tools:
 bench-tools:
 	bash bench/setup-peers.sh
 
-# The full side-by-side run of docs/benchmarks.md (about 20 minutes); not part of `test`.
+# The full side-by-side run of docs/benchmarks.md (about 15 minutes); not part of `test`.
 bench: venv clients bench-tools
 	$(BIN)/python -m bench --update-docs
 
