@@ -117,10 +117,22 @@ def free_port() -> int:
 
 
 def start(peer: Peer, binary: str, work: Path) -> RunningServer:
-    data = work / peer.key
+    """Start the peer; once more if it exits at once (another process took the free port)."""
+    try:
+        return _start_once(peer, binary, work / peer.key)
+    except ServerExited:
+        return _start_once(peer, binary, work / f"{peer.key}-again")
+
+
+class ServerExited(RuntimeError):
+    pass
+
+
+def _start_once(peer: Peer, binary: str, data: Path) -> RunningServer:
+    work = data.parent
     data.mkdir(parents=True)
     host = f"127.0.0.1:{free_port()}"
-    with open(os.devnull if peer.quiet else work / f"{peer.key}.log", "ab") as log:
+    with open(os.devnull if peer.quiet else work / f"{data.name}.log", "ab") as log:
         process = subprocess.Popen(
             peer.argv(binary, host, data), stdout=log, stderr=subprocess.STDOUT, cwd=work
         )
@@ -138,7 +150,7 @@ def _wait_until_serving(server: RunningServer, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"{server.key} exited with {server.process.returncode}")
+            raise ServerExited(f"{server.key} exited with {server.process.returncode}")
         try:
             if httpx.get(f"{server.url}/v2/", timeout=2).status_code == 200:
                 return
