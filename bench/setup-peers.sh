@@ -15,6 +15,8 @@
 # go build). Under CI=true a failed install fails the script; elsewhere it warns
 # and the harness leaves the missing peer out of the table.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/lib.sh"
 
 TOOLS_DIR="${TOOLS_DIR:-$HOME/.cache/artifact-store}"
 BIN="$TOOLS_DIR/bin"
@@ -36,44 +38,10 @@ fail() {
   say "FAILED: $1"
 }
 
-pkg_installed() {
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
-}
-
 install_apt() {
-  local missing=() pkg
-  for pkg in "${APT_PACKAGES[@]}"; do
-    pkg_installed "$pkg" || missing+=("$pkg")
-  done
-  [ "${#missing[@]}" -gt 0 ] || return 0
-  if ! command -v apt-get >/dev/null 2>&1; then
-    fail "apt-get not available; cannot install: ${missing[*]}"
-    return 0
-  fi
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  say "installing Debian packages: ${missing[*]}"
-  # Keep maintainer scripts from starting a system-wide registry on :5000.
-  local created_policy=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
-    created_policy=1
-  fi
-  if ! { "${sudo[@]}" apt-get update -qq &&
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
-    fail "apt-get install ${missing[*]}"
-  fi
-  [ "$created_policy" -eq 0 ] || "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+  apt_install_missing "${APT_PACKAGES[@]}" || fail "apt-get install ${APT_PACKAGES[*]}"
 }
 
-# Prints the module version a Go binary was built from ("" if unknown).
-go_binary_version() {
-  local binary="$1" module="$2"
-  [ -x "$binary" ] || return 0
-  go version -m "$binary" 2>/dev/null | awk -v m="$module" '$1 == "mod" && $2 == m { print $3 }'
-}
 
 install_go() {
   if ! command -v go >/dev/null 2>&1; then

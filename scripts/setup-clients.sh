@@ -10,6 +10,8 @@
 # the tests pass --plain-http / --tls-verify=false / --insecure-registry (dockerd
 # they start themselves) on each command.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/lib.sh"
 
 TOOLS_DIR="${TOOLS_DIR:-$HOME/.cache/artifact-store}"
 BIN="$TOOLS_DIR/bin"
@@ -49,49 +51,10 @@ fail() {
 
 # --- Debian packages --------------------------------------------------------
 
-pkg_installed() {
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
-}
-
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  pkg_installed "$pkg" || missing+=("$pkg")
-done
-
-if [ "${#missing[@]}" -gt 0 ]; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    fail "apt-get not available; cannot install: ${missing[*]}"
-  else
-    SUDO=()
-    [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
-    say "installing Debian packages: ${missing[*]}"
-    # Keep package maintainer scripts from starting system-wide docker/containerd
-    # daemons: the tests start their own, on their own sockets.
-    created_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-      "${SUDO[@]}" chmod 755 /usr/sbin/policy-rc.d
-      created_policy=1
-    fi
-    if "${SUDO[@]}" apt-get update -qq &&
-      "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
-      :
-    else
-      fail "apt-get install ${missing[*]}"
-    fi
-    [ "$created_policy" -eq 0 ] || "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
-  fi
-fi
+apt_install_missing "${APT_PACKAGES[@]}" || fail "apt-get install ${APT_PACKAGES[*]}"
 
 # --- Go tools ---------------------------------------------------------------
 
-# Prints the module version a Go binary was built from ("" if unknown).
-go_binary_version() {
-  local binary="$1" module="$2"
-  [ -x "$binary" ] || return 0
-  go version -m "$binary" 2>/dev/null | awk -v m="$module" '$1 == "mod" && $2 == m { print $3 }'
-}
 
 if ! command -v go >/dev/null 2>&1; then
   fail "go toolchain not found; cannot build: oras crane regctl cosign"

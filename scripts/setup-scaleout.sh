@@ -11,6 +11,8 @@
 # service is started: the tests start their own, on 127.0.0.1 and free ports. Under
 # CI=true a failed install fails the script; otherwise it warns and the tests skip.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/lib.sh"
 
 APT_PACKAGES=(postgresql nginx-light buildah mmdebstrap systemd)
 
@@ -25,30 +27,4 @@ give_up() {
   exit 0
 }
 
-installed() {
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
-}
-
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  installed "$pkg" || missing+=("$pkg")
-done
-[ "${#missing[@]}" -eq 0 ] && exit 0
-
-command -v apt-get >/dev/null 2>&1 || give_up "apt-get not available; cannot install: ${missing[*]}"
-SUDO=()
-[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
-say "installing Debian packages: ${missing[*]}"
-# Package scripts must not start a system-wide PostgreSQL or nginx on the default ports.
-created_policy=0
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-  "${SUDO[@]}" chmod 755 /usr/sbin/policy-rc.d
-  created_policy=1
-fi
-status=0
-"${SUDO[@]}" apt-get update -qq &&
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
-[ "$created_policy" -eq 0 ] || "${SUDO[@]}" rm -f /usr/sbin/policy-rc.d
-[ "$status" -eq 0 ] || give_up "apt-get install ${missing[*]}"
+apt_install_missing "${APT_PACKAGES[@]}" || give_up "apt-get install ${APT_PACKAGES[*]}"
