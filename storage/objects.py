@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
-READ_CHUNK = 1024 * 1024
+READ_CHUNK = 2 * 1024 * 1024
 
 
 class ObjectWriter(Protocol):
