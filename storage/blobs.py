@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 
 from manifests.digest import Digest
 from storage import events, layout
@@ -27,7 +27,9 @@ from storage.repositories import (
     repository_id,
     resolve_in_repository,
 )
-from storage.schema import repository_blobs
+from storage.schema import repository_blobs, uploads
+
+_CLOSE_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +61,16 @@ class BlobStore:
         return self.objects.read(layout.blob_key(blob.key), start, end)
 
     async def publish(
-        self, source_key: str, repository: str, digests: dict[str, Digest], size: int, actor: str
+        self,
+        source_key: str,
+        repository: str,
+        digests: dict[str, Digest],
+        size: int,
+        actor: str,
+        closing: str | None = None,
     ) -> None:
-        """Move verified bytes into place, then make them visible to the repository."""
+        """Move verified bytes into place, then make them visible to the repository; the
+        upload session `closing` ends in the same transaction."""
         await self.objects.publish(source_key, layout.blob_key(digests["blake3"].hex))
         async with self.db.write() as conn:
             # Repository first, as every writer does: one lock order, no deadlocks.
@@ -78,6 +87,8 @@ class BlobStore:
                 size=size,
                 key=key,
             )
+            if closing is not None:
+                await conn.execute(_CLOSE_UPLOAD, {"id": closing})
 
     async def mount(self, target: str, source: str, digest: Digest, actor: str) -> bool:
         """Link a blob the source repository can read into the target; False if it cannot."""

@@ -2,7 +2,9 @@
 
 SQLite (WAL) under the data directory is the default; any SQLAlchemy async
 URL works. SQLite lets one writer in at a time, so write transactions take an
-in-process lock there instead of failing with 'database is locked'.
+in-process lock there instead of failing with 'database is locked'; its
+statements run on synchronous connections in threads of their own (see
+storage/sqlite.py).
 
 PostgreSQL (asyncpg) is what several replicas share. Its pool is small and
 quick to give up: a request that cannot reach the database within a few
@@ -21,19 +23,20 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Table, event, make_url, text
+from sqlalchemy import Connection, CursorResult, Executable, Result, Table, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 from storage.errors import Unavailable
+from storage.sqlite import Parameters, SqliteConnections
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL pool, per process: a replica holds at most POOL_SIZE + POOL_OVERFLOW
@@ -51,6 +54,19 @@ MIGRATION_LOCK = 0x61727469  # "arti"
 # exceptions, transaction rollback (deadlock, serialization), insufficient
 # resources (too many connections), operator intervention (shutdown, restart).
 _TRANSIENT_SQLSTATE = ("08", "40", "53", "57")
+
+
+class Conn(Protocol):
+    """A connection inside Database.read() or write(): statements, rows already fetched."""
+
+    async def execute(
+        self, statement: Executable, parameters: Parameters | None = None
+    ) -> Result[Any]: ...
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE, DELETE or INSERT touched."""
+    return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def async_url(url: str) -> str:
@@ -84,21 +100,27 @@ class Database:
         self.repository_ids: dict[str, int] = {}  # see repositories.ensure_repository
         self.is_sqlite = self.url.startswith("sqlite")
         self.is_postgresql = self.url.startswith("postgresql")
-        self.engine: AsyncEngine = create_async_engine(self.url, **_engine_options(self.is_sqlite))
+        self._sqlite: SqliteConnections | None = None
+        self._engine: AsyncEngine | None = None
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self._sqlite = SqliteConnections(sqlite_url(url), _sqlite_pragmas)
+        else:
+            self._engine = create_async_engine(self.url, **_engine_options())
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._insert_ignore: dict[str, Insert] = {}
 
     async def migrate(self) -> str | None:
         """Bring the schema to the newest revision; returns that revision."""
         with _unavailable_on_outage():
-            async with self.engine.begin() as conn:
+            if self._sqlite is not None:
+                return await asyncio.to_thread(self._sqlite.run, _upgrade_and_report)
+            assert self._engine is not None
+            async with self._engine.begin() as conn:
                 if self.is_postgresql:
                     await conn.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                     )
-                await conn.run_sync(_upgrade)
-                return await conn.run_sync(_current_revision)
+                return await conn.run_sync(_upgrade_and_report)
 
     async def ping(self) -> None:
         """A round trip to the database; raises Unavailable when it cannot be made."""
@@ -106,15 +128,25 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self) -> AsyncIterator[Conn]:
         with _unavailable_on_outage():
-            async with self.engine.connect() as conn:
+            if self._sqlite is not None:
+                async with self._sqlite.read() as threaded:
+                    yield threaded
+                return
+            assert self._engine is not None
+            async with self._engine.connect() as conn:
                 yield conn
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Conn]:
         with _unavailable_on_outage():
-            async with self._locked(), self.engine.begin() as conn:
+            if self._sqlite is not None:
+                async with self._locked(), self._sqlite.write() as threaded:
+                    yield threaded
+                return
+            assert self._engine is not None
+            async with self._engine.begin() as conn:
                 yield conn
 
     @contextlib.asynccontextmanager
@@ -126,8 +158,14 @@ class Database:
             yield
 
     def insert_ignore(self, table: Table) -> Insert:
-        """INSERT that leaves an existing row (same primary key) alone."""
-        return self._insert(table).on_conflict_do_nothing()
+        """INSERT that leaves an existing row (same primary key) alone. Built once per table
+        (statements are immutable), since building one costs more than running it."""
+        statement = self._insert_ignore.get(table.name)
+        if statement is None:
+            statement = self._insert_ignore[table.name] = self._insert(
+                table
+            ).on_conflict_do_nothing()
+        return statement
 
     def upsert(self, table: Table, keys: list[str], values: dict[str, Any]) -> Insert:
         stmt = self._insert(table).values(**values)
@@ -138,12 +176,19 @@ class Database:
         return sqlite.insert(table) if self.is_sqlite else postgresql.insert(table)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._sqlite is not None:
+            await self._sqlite.close()
+        if self._engine is not None:
+            await self._engine.dispose()
 
 
-def _engine_options(is_sqlite: bool) -> dict[str, Any]:
-    if is_sqlite:
-        return {"connect_args": {"timeout": 30}}
+def sqlite_url(url: str) -> str:
+    """The synchronous (pysqlite) form of a SQLite URL."""
+    scheme, sep, rest = url.partition("://")
+    return f"sqlite{sep}{rest}" if scheme.startswith("sqlite") else url
+
+
+def _engine_options() -> dict[str, Any]:
     return {
         "pool_size": POOL_SIZE,
         "max_overflow": POOL_OVERFLOW,
@@ -166,15 +211,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
-
-
-def _upgrade(connection: Connection) -> None:
+def _upgrade_and_report(connection: Connection) -> str | None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 @contextlib.contextmanager

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import cbor2
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.database import Conn
 from storage.schema import events
 
 ACTIONS = frozenset(
@@ -27,22 +27,26 @@ ACTIONS = frozenset(
 )
 
 
+_INSERT = events.insert()
+
+
 def encode_payload(fields: dict[str, Any]) -> bytes:
     return cbor2.dumps({k: v for k, v in fields.items() if v is not None}, canonical=True)
 
 
 async def record(
-    conn: AsyncConnection, actor: str, action: str, repository: str | None, **fields: Any
+    conn: Conn, actor: str, action: str, repository: str | None, **fields: Any
 ) -> None:
     assert action in ACTIONS, action
     now = datetime.now(UTC)
     payload = {"action": action, "actor": actor, "repository": repository, "time": now, **fields}
     await conn.execute(
-        events.insert().values(
-            time=now,
-            actor=actor,
-            action=action,
-            repository=repository,
-            payload=encode_payload(payload),
-        )
+        _INSERT,
+        {
+            "time": now,
+            "actor": actor,
+            "action": action,
+            "repository": repository,
+            "payload": encode_payload(payload),
+        },
     )

@@ -15,9 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-import aiofiles
 import aiofiles.os
-from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
 from storage.objects import READ_CHUNK
 
@@ -25,40 +23,40 @@ from storage.objects import READ_CHUNK
 class FileWriter:
     """Writes to a hidden temporary name beside the key; commit renames it into place."""
 
-    def __init__(self, path: Path, temp: Path, handle: AsyncBufferedIOBase) -> None:
+    def __init__(self, path: Path, temp: Path, fd: int) -> None:
         self._path = path
         self._temp = temp
-        self._handle = handle
+        self._fd = fd
 
     async def write(self, data: bytes) -> None:
-        await self._handle.write(data)
+        await asyncio.to_thread(_write_all, self._fd, data)
 
     async def commit(self) -> None:
-        await self._handle.close()
-        await aiofiles.os.replace(self._temp, self._path)
+        os.close(self._fd)
+        await asyncio.to_thread(os.replace, self._temp, self._path)
 
     async def abort(self) -> None:
-        await self._handle.close()
+        os.close(self._fd)
         await asyncio.to_thread(self._temp.unlink, True)
 
 
 class FileAppender:
     """Appends to a file from a known size on; abort cuts it back to that size."""
 
-    def __init__(self, path: Path, handle: AsyncBufferedIOBase, start: int) -> None:
+    def __init__(self, path: Path, fd: int, start: int) -> None:
         self._path = path
-        self._handle = handle
+        self._fd = fd
         self._start = start
 
     async def write(self, data: bytes) -> None:
-        await self._handle.write(data)
+        await asyncio.to_thread(_write_all, self._fd, data)
 
     async def commit(self) -> None:
-        await self._handle.close()
+        os.close(self._fd)
 
     async def abort(self) -> None:
-        await self._handle.close()
-        await asyncio.to_thread(os.truncate, self._path, self._start)
+        await asyncio.to_thread(os.ftruncate, self._fd, self._start)
+        os.close(self._fd)
 
 
 class FilesystemObjectStore:
@@ -77,28 +75,30 @@ class FilesystemObjectStore:
             return None
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        remaining = None if end is None else end - start
-        async with aiofiles.open(self.path(key), "rb") as handle:
-            await handle.seek(start)
-            while remaining is None or remaining > 0:
-                want = READ_CHUNK if remaining is None else min(READ_CHUNK, remaining)
-                chunk = await handle.read(want)
+        # Plain pread in a worker thread: no buffered-file layer, no seek, one hop per chunk.
+        fd = await asyncio.to_thread(os.open, self.path(key), os.O_RDONLY)
+        try:
+            stop = end if end is not None else os.fstat(fd).st_size
+            offset = start
+            while offset < stop:
+                chunk = await asyncio.to_thread(
+                    os.pread, fd, min(READ_CHUNK, stop - offset), offset
+                )
                 if not chunk:
                     return
-                if remaining is not None:
-                    remaining -= len(chunk)
+                offset += len(chunk)
                 yield chunk
+        finally:
+            os.close(fd)
 
     async def open_writer(self, key: str) -> FileWriter:
         path = self.path(key)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         temp = _temp_beside(path)
-        return FileWriter(path, temp, await aiofiles.open(temp, "wb"))
+        return FileWriter(path, temp, await asyncio.to_thread(_create, temp))
 
     async def open_appender(self, key: str, start: int) -> FileAppender:
         path = self.path(key)
-        await asyncio.to_thread(_cut, path, start)
-        return FileAppender(path, await aiofiles.open(path, "ab"), start)
+        return FileAppender(path, await asyncio.to_thread(_open_at, path, start), start)
 
     async def put_bytes(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self._put_bytes, self.path(key), data)
@@ -166,13 +166,31 @@ class FilesystemObjectStore:
             path.unlink(missing_ok=True)
 
 
-def _cut(path: Path, size: int) -> None:
-    """Make the file exactly `size` bytes long, dropping what a failed write left past it."""
+def _create(path: Path) -> int:
+    """A new file, its directory made if needed, open for writing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as handle:
-        if handle.tell() < size:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+
+def _open_at(path: Path, size: int) -> int:
+    """The file open for appending, made exactly `size` bytes long first (dropping what a
+    failed write left past it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        if os.fstat(fd).st_size < size:
             raise FileNotFoundError(f"{path} holds fewer than {size} bytes")
-        handle.truncate(size)
+        os.ftruncate(fd, size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _temp_beside(path: Path) -> Path:

@@ -12,15 +12,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Row, and_, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Row, Select, and_, delete, select
 
 from manifests.digest import Digest, is_digest_reference
 from manifests.mediatypes import is_non_distributable
 from manifests.parse import Descriptor, Manifest, parse_manifest
 from storage import events, layout
 from storage.blobs import BlobStore
-from storage.database import Database
+from storage.database import Conn, Database
 from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
 from storage.hashing import digests_of
 from storage.lookup_cache import LookupCache
@@ -219,7 +218,7 @@ class ManifestStore:
 
     async def _save_row(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         repo_id: int,
         key: str,
         digest: str,
@@ -241,7 +240,7 @@ class ManifestStore:
         await conn.execute(self.db.upsert(manifests, ["repository_id", "blob_key"], values))
 
     async def _save_refs(
-        self, conn: AsyncConnection, repo_id: int, key: str, children: list[tuple[str, str]]
+        self, conn: Conn, repo_id: int, key: str, children: list[tuple[str, str]]
     ) -> None:
         for child_key, kind in children:
             await conn.execute(
@@ -252,7 +251,7 @@ class ManifestStore:
 
     async def _tag(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         repo_id: int,
         repository: str,
         name: str,
@@ -265,7 +264,7 @@ class ManifestStore:
         await events.record(conn, actor, "tag.push", repository, tag=name, digest=digest)
 
     async def _delete_manifest(
-        self, conn: AsyncConnection, row: Row[tuple[object, ...]], repository: str, actor: str
+        self, conn: Conn, row: Row[tuple[object, ...]], repository: str, actor: str
     ) -> None:
         scope = (row.repository_id, row.blob_key)
         # The order a push writes in (link, manifest, refs, tags): no deadlock with one.
@@ -294,7 +293,7 @@ class ManifestStore:
 
     async def _delete_tag(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         row: Row[tuple[object, ...]],
         repository: str,
         tag: str,
@@ -322,9 +321,7 @@ class ManifestStore:
             self._cached += len(body)
 
 
-async def _find(
-    conn: AsyncConnection, repository: str, reference: str
-) -> Row[tuple[object, ...]] | None:
+async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
     query = (
         select(manifests)
         .join(repositories, repositories.c.id == manifests.c.repository_id)
@@ -345,7 +342,7 @@ async def _find(
 
 
 async def _resolve_references(
-    conn: AsyncConnection, repository: str, manifest: Manifest
+    conn: Conn, repository: str, manifest: Manifest
 ) -> list[tuple[str, str]]:
     """Storage keys of everything the manifest needs, each checked for this repository."""
     found = []
@@ -376,10 +373,10 @@ def _referrer(row: Row[tuple[object, ...]]) -> Descriptor:
     )
 
 
-async def _page(conn: AsyncConnection, query: object, n: int | None) -> Page:
+async def _page(conn: Conn, query: Select[tuple[str]], n: int | None) -> Page:
     if n is not None:
-        query = query.limit(n + 1)  # type: ignore[attr-defined]
-    names = list((await conn.execute(query)).scalars())  # type: ignore[call-overload]
+        query = query.limit(n + 1)
+    names = list((await conn.execute(query)).scalars())
     if n is not None and len(names) > n:
         return Page(names[:n], True)
     return Page(names, False)

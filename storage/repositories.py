@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from manifests.digest import Digest
-from storage.database import Database
+from storage.database import Conn, Database, rowcount
 from storage.schema import blobs, digest_aliases, repositories, repository_blobs
 
 
@@ -16,12 +15,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def repository_id(conn: AsyncConnection, name: str) -> int | None:
+async def repository_id(conn: Conn, name: str) -> int | None:
     row = await conn.execute(select(repositories.c.id).where(repositories.c.name == name))
     return row.scalar()
 
 
-async def ensure_repository(db: Database, conn: AsyncConnection, name: str) -> int:
+async def ensure_repository(db: Database, conn: Conn, name: str) -> int:
     """The repository's id, creating the row if needed.
 
     Ids never change and repositories are never removed, so an id seen before
@@ -40,17 +39,16 @@ async def ensure_repository(db: Database, conn: AsyncConnection, name: str) -> i
     return created
 
 
-async def link_blob(db: Database, conn: AsyncConnection, repo_id: int, key: str) -> bool:
+async def link_blob(db: Database, conn: Conn, repo_id: int, key: str) -> bool:
     """Let the repository read the blob; False when it already could."""
     result = await conn.execute(
-        db.insert_ignore(repository_blobs).values(
-            repository_id=repo_id, blob_key=key, created=now()
-        )
+        db.insert_ignore(repository_blobs),
+        {"repository_id": repo_id, "blob_key": key, "created": now()},
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
-async def resolve_key(conn: AsyncConnection, digest: Digest) -> tuple[str, int] | None:
+async def resolve_key(conn: Conn, digest: Digest) -> tuple[str, int] | None:
     """The storage key and size behind any registered digest, whatever the repository."""
     query = (
         select(blobs.c.key, blobs.c.size)
@@ -62,7 +60,7 @@ async def resolve_key(conn: AsyncConnection, digest: Digest) -> tuple[str, int] 
 
 
 async def resolve_in_repository(
-    conn: AsyncConnection, repository: str, digest: Digest
+    conn: Conn, repository: str, digest: Digest
 ) -> tuple[str, int] | None:
     """The key and size of a blob the repository may read, or None."""
     query = (
@@ -80,12 +78,10 @@ async def resolve_in_repository(
     return None if row is None else (row.key, row.size)
 
 
-async def record_blob(
-    db: Database, conn: AsyncConnection, digests: dict[str, Digest], size: int
-) -> str:
+async def record_blob(db: Database, conn: Conn, digests: dict[str, Digest], size: int) -> str:
     """Make a published blob known under every digest computed for it; returns its key."""
     key = digests["blake3"].hex
-    await conn.execute(db.insert_ignore(blobs).values(key=key, size=size, created=now()))
+    await conn.execute(db.insert_ignore(blobs), {"key": key, "size": size, "created": now()})
     aliases = [{"algorithm": d.algorithm, "hex": d.hex, "blob_key": key} for d in digests.values()]
     await conn.execute(db.insert_ignore(digest_aliases), aliases)
     return key

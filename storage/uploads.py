@@ -25,12 +25,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from manifests.digest import Digest
 from storage import layout
 from storage.blobs import BlobStore
-from storage.database import Database
+from storage.database import Database, rowcount
 from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
 from storage.hashing import Verifier, rechunk
 from storage.objects import ObjectStore, ObjectWriter, appending
@@ -38,6 +38,16 @@ from storage.repositories import now
 from storage.schema import uploads
 
 INGEST_CHUNK = 1024 * 1024
+# Built once: statements are the hot path of small pushes, and building one costs
+# more than running it.
+_START = uploads.insert()
+_UPLOAD_BY_ID = select(uploads).where(uploads.c.id == bindparam("id"))
+_RESIZE = (
+    update(uploads)
+    .where(uploads.c.id == bindparam("upload_id"), uploads.c.size == bindparam("old"))
+    .values(size=bindparam("new_size"), updated=bindparam("at"))
+)
+_DROP = delete(uploads).where(uploads.c.id == bindparam("id"))
 
 
 @dataclass(slots=True)
@@ -65,69 +75,82 @@ class UploadSessions:
         self.db = db
         self.objects = objects
         self.blobs = blobs
+        self._appender = appending(objects)  # checked once: a protocol isinstance is slow
         self._progress: dict[str, _Progress] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
         upload = Upload(str(uuid.uuid4()), repository, 0, algorithm)
         async with self.db.write() as conn:
+            started = now()
             await conn.execute(
-                uploads.insert().values(
-                    id=upload.id,
-                    repository=repository,
-                    algorithm=algorithm,
-                    size=0,
-                    started=now(),
-                    updated=now(),
-                )
+                _START,
+                {
+                    "id": upload.id,
+                    "repository": repository,
+                    "algorithm": algorithm,
+                    "size": 0,
+                    "started": started,
+                    "updated": started,
+                },
             )
         self._progress[upload.id] = _Progress(Verifier(_extra(algorithm)), [])
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:
         async with self.db.read() as conn:
-            row = (await conn.execute(select(uploads).where(uploads.c.id == upload_id))).first()
+            row = (await conn.execute(_UPLOAD_BY_ID, {"id": upload_id})).first()
         if row is None or row.repository != repository:
             raise BlobUploadUnknown({"upload": upload_id})
         return Upload(row.id, row.repository, row.size, row.algorithm)
 
     async def append(
         self,
-        upload: Upload,
+        repository: str,
+        upload_id: str,
         chunks: AsyncIterator[bytes],
         start: int | None = None,
         length: int | None = None,
     ) -> Upload:
         """Add a chunk at the end; `start` must be the current size when given."""
-        async with self._lock(upload.id):
-            upload = await self.get(upload.repository, upload.id)
-            if start is not None and start != upload.size:
-                raise RangeInvalid(upload.size)
-            progress = await self._load(upload)
-            key = self._chunk_key(upload)
-            try:
-                written = await self._write_chunk(upload, key, chunks, progress.verifier, length)
-                if written:
-                    upload = await self._set_size(upload, upload.size + written)
-            except BaseException:
-                self._progress.pop(upload.id, None)
-                raise
-            if written:
-                progress.parts = _grown(progress.parts, key, written)
-            return upload
+        async with self._lock(upload_id):
+            upload = await self.get(repository, upload_id)
+            grown, _ = await self._take(upload, chunks, start, length)
+            if grown.size != upload.size:
+                try:
+                    await self._set_size(upload, grown.size)
+                except BaseException:
+                    self._progress.pop(upload.id, None)
+                    raise
+            return grown
 
-    async def finish(self, upload: Upload, digest: Digest, actor: str) -> Digest:
-        """Verify the whole upload against the client's digest and publish it."""
-        async with self._lock(upload.id):
-            upload = await self.get(upload.repository, upload.id)
+    async def finish(
+        self,
+        repository: str,
+        upload_id: str,
+        digest: Digest,
+        actor: str,
+        last: AsyncIterator[bytes] | None = None,
+        start: int | None = None,
+        length: int | None = None,
+    ) -> Digest:
+        """Verify the whole upload (with a `last` chunk, if the request carries one) against
+        the client's digest and publish it. The session's row goes in the same transaction
+        that makes the blob visible."""
+        async with self._lock(upload_id):
+            upload = await self.get(repository, upload_id)
+            if last is not None:
+                upload, _ = await self._take(upload, last, start, length)
             progress = await self._load(upload, digest.algorithm)
             if progress.verifier.digest(digest.algorithm) != digest:
                 await self._drop(upload)
                 raise DigestMismatch({"digest": str(digest)})
             digests = progress.verifier.digests()
             source = await self._assemble(upload, progress.parts, digests["blake3"])
-            await self.blobs.publish(source, upload.repository, digests, upload.size, actor)
-            await self._drop(upload)
+            await self.blobs.publish(
+                source, upload.repository, digests, upload.size, actor, closing=upload.id
+            )
+            await self._discard(upload)
             return digests["sha256"]
 
     async def cancel(self, upload: Upload) -> None:
@@ -164,6 +187,28 @@ class UploadSessions:
         finally:
             await self.objects.delete(layout.upload_dir(upload_id))
 
+    async def _take(
+        self,
+        upload: Upload,
+        chunks: AsyncIterator[bytes],
+        start: int | None,
+        length: int | None,
+    ) -> tuple[Upload, _Progress]:
+        """Write a chunk at the session's end. The upload returned counts it; the metadata
+        does not yet."""
+        if start is not None and start != upload.size:
+            raise RangeInvalid(upload.size)
+        progress = await self._load(upload)
+        key = self._chunk_key(upload)
+        try:
+            written = await self._write_chunk(upload, key, chunks, progress.verifier, length)
+        except BaseException:
+            self._progress.pop(upload.id, None)
+            raise
+        if written:
+            progress.parts = _grown(progress.parts, key, written)
+        return replace(upload, size=upload.size + written), progress
+
     async def _load(self, upload: Upload, algorithm: str | None = None) -> _Progress:
         """This process's progress of the session, rebuilt from the stored parts if stale."""
         progress = self._progress.get(upload.id)
@@ -181,7 +226,7 @@ class UploadSessions:
         return progress
 
     async def _stored_parts(self, upload: Upload) -> list[tuple[str, int]]:
-        if appending(self.objects):
+        if self._appender is not None:
             if (await self.objects.stat(upload.key) or 0) < upload.size:
                 raise BlobUploadInvalid({"upload": upload.id, "missing": upload.size})
             return [(upload.key, upload.size)] if upload.size else []
@@ -202,7 +247,7 @@ class UploadSessions:
         """Where the next chunk goes: the end of the one object, or a part of its own."""
         return (
             upload.key
-            if appending(self.objects)
+            if self._appender is not None
             else layout.upload_part_key(upload.id, upload.size)
         )
 
@@ -214,9 +259,8 @@ class UploadSessions:
         verifier: Verifier,
         length: int | None,
     ) -> int:
-        appender = appending(self.objects)
-        if appender is not None:
-            writer = await appender.open_appender(key, upload.size)
+        if self._appender is not None:
+            writer = await self._appender.open_appender(key, upload.size)
         else:
             writer = await self.objects.open_writer(key)
         try:
@@ -240,22 +284,23 @@ class UploadSessions:
             await self.objects.compose([key for key, _ in parts], layout.blob_key(b3.hex))
         return parts[0][0]
 
-    async def _set_size(self, upload: Upload, size: int) -> Upload:
+    async def _set_size(self, upload: Upload, size: int) -> None:
         """Move the session's end from upload.size to size, unless another request did first."""
         async with self.db.write() as conn:
             result = await conn.execute(
-                update(uploads)
-                .where(uploads.c.id == upload.id, uploads.c.size == upload.size)
-                .values(size=size, updated=now())
+                _RESIZE, {"upload_id": upload.id, "old": upload.size, "new_size": size, "at": now()}
             )
-        if not result.rowcount:
+        if not rowcount(result):
             raise RangeInvalid((await self.get(upload.repository, upload.id)).size)
-        return replace(upload, size=size)
 
     async def _drop(self, upload: Upload) -> None:
-        self._progress.pop(upload.id, None)
         async with self.db.write() as conn:
-            await conn.execute(delete(uploads).where(uploads.c.id == upload.id))
+            await conn.execute(_DROP, {"id": upload.id})
+        await self._discard(upload)
+
+    async def _discard(self, upload: Upload) -> None:
+        """Forget a session whose row is gone: its progress, lock and stored chunks."""
+        self._progress.pop(upload.id, None)
         await self.objects.delete(layout.upload_dir(upload.id))
         self._locks.pop(upload.id, None)
 

@@ -41,22 +41,24 @@ class UploadEndpoint(HTTPEndpoint):
         return Response(status_code=204, headers=_upload_headers(request, upload))
 
     async def patch(self, request: Request) -> Response:
-        upload = await _session(request)
-        claimed = upload_range(request)
-        start, length = claimed if claimed else (None, content_length(request))
-        upload = await storage(request).uploads.append(upload, body(request), start, length)
+        start, length = _chunk_range(request)
+        upload = await storage(request).uploads.append(
+            repository(request), request.path_params["upload_id"], body(request), start, length
+        )
         return _accepted(request, upload)
 
     async def put(self, request: Request) -> Response:
-        upload = await _session(request)
+        name, upload_id = repository(request), request.path_params["upload_id"]
         digest = Digest.parse(request.query_params.get("digest", ""))
         uploads = storage(request).uploads
         if has_body(request):
-            claimed = upload_range(request)
-            start, length = claimed if claimed else (None, content_length(request))
-            upload = await uploads.append(upload, body(request), start, length)
-        await uploads.finish(upload, digest, actor(request))
-        return _created(request, upload.repository, digest)
+            start, length = _chunk_range(request)
+            await uploads.finish(
+                name, upload_id, digest, actor(request), body(request), start, length
+            )
+        else:
+            await uploads.finish(name, upload_id, digest, actor(request))
+        return _created(request, name, digest)
 
     async def delete(self, request: Request) -> Response:
         upload = await _session(request)
@@ -66,6 +68,12 @@ class UploadEndpoint(HTTPEndpoint):
 
 async def _session(request: Request) -> Upload:
     return await storage(request).uploads.get(repository(request), request.path_params["upload_id"])
+
+
+def _chunk_range(request: Request) -> tuple[int | None, int | None]:
+    """Where a chunk claims to start (Content-Range) and how long it is, where said."""
+    claimed = upload_range(request)
+    return claimed if claimed else (None, content_length(request))
 
 
 def _algorithm(value: str | None) -> str | None:

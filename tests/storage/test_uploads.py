@@ -15,7 +15,7 @@ import pytest
 from manifests.digest import Digest
 from storage.blobs import BlobStore
 from storage.database import Database, default_url
-from storage.errors import BlobUploadInvalid, DigestMismatch, RangeInvalid
+from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
 from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore, close
 from storage.s3 import S3Config, S3ObjectStore
@@ -82,7 +82,9 @@ async def broken(data: bytes) -> AsyncIterator[bytes]:
 
 async def append_all(sessions: list[UploadSessions], upload: Upload, chunks: list[bytes]) -> Upload:
     for n, chunk in enumerate(chunks):
-        upload = await sessions[n % len(sessions)].append(upload, stream(chunk), upload.size)
+        upload = await sessions[n % len(sessions)].append(
+            upload.repository, upload.id, stream(chunk), upload.size
+        )
     return upload
 
 
@@ -100,44 +102,50 @@ async def test_chunks_taken_in_turn_by_two_replicas(replicas: Replicas, sizes: l
     upload = await replicas.one.start(REPO)
     upload = await append_all([replicas.one, replicas.two], upload, chunks)
     assert upload.size == len(data)
-    assert await replicas.two.finish(upload, sha256(data), "test") == sha256(data)
+    assert await replicas.two.finish(upload.repository, upload.id, sha256(data), "test") == sha256(
+        data
+    )
     assert await replicas.read(data) == data
 
 
 async def test_a_chunk_that_breaks_off_leaves_the_session_as_it_was(replicas: Replicas) -> None:
     first, second = os.urandom(6 * M), os.urandom(2 * M)
     upload = await replicas.one.start(REPO)
-    upload = await replicas.one.append(upload, stream(first))
+    upload = await replicas.one.append(upload.repository, upload.id, stream(first))
     with pytest.raises(ConnectionResetError):
-        await replicas.one.append(upload, broken(os.urandom(3 * M)))
+        await replicas.one.append(upload.repository, upload.id, broken(os.urandom(3 * M)))
     with pytest.raises(RangeInvalid):
-        await replicas.one.append(upload, stream(second), start=0)
-    upload = await replicas.two.append(upload, stream(second), start=len(first))
-    await replicas.one.finish(upload, sha256(first + second), "test")
+        await replicas.one.append(upload.repository, upload.id, stream(second), start=0)
+    upload = await replicas.two.append(
+        upload.repository, upload.id, stream(second), start=len(first)
+    )
+    await replicas.one.finish(upload.repository, upload.id, sha256(first + second), "test")
     assert await replicas.read(first + second) == first + second
 
 
 async def test_a_short_chunk_is_refused(replicas: Replicas) -> None:
     upload = await replicas.one.start(REPO)
     with pytest.raises(BlobUploadInvalid):
-        await replicas.one.append(upload, stream(b"12345"), length=6)
-    upload = await replicas.one.append(upload, stream(b"123456"), length=6)
-    await replicas.one.finish(upload, sha256(b"123456"), "test")
+        await replicas.one.append(upload.repository, upload.id, stream(b"12345"), length=6)
+    upload = await replicas.one.append(upload.repository, upload.id, stream(b"123456"), length=6)
+    await replicas.one.finish(upload.repository, upload.id, sha256(b"123456"), "test")
 
 
 async def test_a_wrong_digest_publishes_nothing(replicas: Replicas) -> None:
     data = os.urandom(6 * M)
-    upload = await replicas.one.append(await replicas.one.start(REPO), stream(data))
+    started = await replicas.one.start(REPO)
+    upload = await replicas.one.append(REPO, started.id, stream(data))
     with pytest.raises(DigestMismatch):
-        await replicas.two.finish(upload, sha256(b"other"), "test")
+        await replicas.two.finish(upload.repository, upload.id, sha256(b"other"), "test")
     assert await replicas.keys() == []
 
 
 async def test_cancel_and_empty_uploads(replicas: Replicas) -> None:
-    cancelled = await replicas.one.append(await replicas.one.start(REPO), stream(b"abc"))
+    started = await replicas.one.start(REPO)
+    cancelled = await replicas.one.append(REPO, started.id, stream(b"abc"))
     await replicas.two.cancel(cancelled)
     empty = await replicas.one.start(REPO)
-    await replicas.one.finish(empty, sha256(b""), "test")
+    await replicas.one.finish(empty.repository, empty.id, sha256(b""), "test")
     assert await replicas.read(b"") == b""
 
 
@@ -147,3 +155,25 @@ async def test_whole_blob_push_and_a_broken_one(replicas: Replicas) -> None:
     with pytest.raises(ConnectionResetError):
         await replicas.one.push(REPO, sha256(b"x" * 3 * M), broken(b"x" * 3 * M), "test")
     assert await replicas.read(data) == data
+
+
+async def test_a_last_chunk_closes_the_session_with_the_blob(replicas: Replicas) -> None:
+    first, last = os.urandom(6 * M), os.urandom(M + 5)
+    started = await replicas.one.start(REPO)
+    await replicas.one.append(REPO, started.id, stream(first))
+    with pytest.raises(RangeInvalid):  # the last chunk must start where the session ends
+        await replicas.two.finish(REPO, started.id, sha256(first + last), "test", stream(last), 0)
+    digest = sha256(first + last)
+    assert await replicas.two.finish(REPO, started.id, digest, "test", stream(last), len(first))
+    assert await replicas.read(first + last) == first + last
+    with pytest.raises(BlobUploadUnknown):  # its row went with the publish
+        await replicas.one.get(REPO, started.id)
+
+
+async def test_a_wrong_last_chunk_drops_the_session(replicas: Replicas) -> None:
+    started = await replicas.one.start(REPO)
+    with pytest.raises(DigestMismatch):
+        await replicas.one.finish(REPO, started.id, sha256(b"abc"), "test", stream(b"abd"))
+    assert await replicas.keys() == []
+    with pytest.raises(BlobUploadUnknown):
+        await replicas.two.get(REPO, started.id)
