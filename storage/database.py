@@ -47,7 +47,7 @@ POOL_OVERFLOW = 10
 POOL_TIMEOUT = 5
 CONNECT_TIMEOUT = 5
 COMMAND_TIMEOUT = 30
-_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_DRIVERS = {"postgresql": "postgresql+asyncpg"}
 # One key for pg_advisory_xact_lock: replicas starting together migrate one at a time.
 MIGRATION_LOCK = 0x61727469  # "arti"
 # PostgreSQL error classes that mean "not now" rather than "wrong": connection
