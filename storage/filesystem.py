@@ -23,41 +23,57 @@ from storage.objects import READ_CHUNK
 WRITEBACK_FROM = 256 * 1024
 
 
-class FileWriter:
+class _FdWriter:
+    """Writes to an open file descriptor in worker threads. A write left running by a
+    cancelled request is waited for before the descriptor is closed, so it never lands
+    in another file that reuses the number."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending: asyncio.Future[None] | None = None
+
+    async def write(self, data: bytes) -> None:
+        self._pending = asyncio.get_running_loop().run_in_executor(None, _write_all, self._fd, data)
+        await asyncio.shield(self._pending)
+
+    async def _settle(self) -> None:
+        if self._pending is not None:
+            await asyncio.wait([self._pending])
+
+
+class FileWriter(_FdWriter):
     """Writes to a hidden temporary name beside the key; commit renames it into place."""
 
     def __init__(self, path: Path, temp: Path, fd: int) -> None:
+        super().__init__(fd)
         self._path = path
         self._temp = temp
-        self._fd = fd
-
-    async def write(self, data: bytes) -> None:
-        await asyncio.to_thread(_write_all, self._fd, data)
 
     async def commit(self) -> None:
+        await self._settle()
         os.close(self._fd)
         await asyncio.to_thread(os.replace, self._temp, self._path)
 
     async def abort(self) -> None:
+        await self._settle()
         os.close(self._fd)
         await asyncio.to_thread(self._temp.unlink, True)
 
 
-class FileAppender:
+class FileAppender(_FdWriter):
     """Appends to a file from a known size on; abort cuts it back to that size."""
 
     def __init__(self, path: Path, fd: int, start: int) -> None:
+        super().__init__(fd)
         self._path = path
-        self._fd = fd
         self._start = start
 
-    async def write(self, data: bytes) -> None:
-        await asyncio.to_thread(_write_all, self._fd, data)
-
     async def commit(self) -> None:
+        await self._settle()
         os.close(self._fd)
 
     async def abort(self) -> None:
+        await self._settle()
         await asyncio.to_thread(os.ftruncate, self._fd, self._start)
         os.close(self._fd)
 
