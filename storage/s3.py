@@ -19,7 +19,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -28,6 +27,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from storage.errors import Unavailable
 from storage.objects import READ_CHUNK
+from storage.s3_plan import (
+    COPY_PART,
+    MAX_PARTS,
+    MIN_PART,
+    PlannedPart,
+    S3Config,
+    Span,
+    part_size_for,
+    plan_parts,
+    split,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -36,88 +46,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MiB = 1024 * 1024
-MIN_PART = 5 * MiB  # S3's floor for every part but the last
-MAX_PART = 5 * 1024 * MiB  # S3's ceiling for one part, and for one CopyObject
-MAX_PARTS = 10_000
-COPY_PART = 1024 * MiB  # range of one UploadPartCopy in a large copy
 PARTS_IN_FLIGHT = 2  # part uploads a streaming writer keeps going while it buffers the next
 PARALLEL_PARTS = 4  # parts a copy or compose sends at once
 WORKERS = 32
 NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 _SESSION_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class S3Config:
-    bucket: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    prefix: str = ""
-    part_size: int = 8 * MiB
-    redirect: bool = False
-    copy_threshold: int = MAX_PART  # above this, publish copies in UploadPartCopy ranges
-    presign_seconds: int = 900
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    key: str
-    start: int
-    end: int
-
-    @property
-    def size(self) -> int:
-        return self.end - self.start
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedPart:
-    spans: tuple[Span, ...]
-    server_side: bool  # one span the server copies; otherwise the registry reads and sends them
-
-
-def part_size_for(base: int, number: int) -> int:
-    """Parts grow every thousand, so a stream of unknown length stays under 10,000 parts."""
-    return min(base << ((number - 1) // 1000), MAX_PART)
-
-
-def split(key: str, start: int, end: int, chunk: int) -> list[Span]:
-    """[start, end) in spans of `chunk`; a short tail joins the span before it."""
-    spans = []
-    while end - start > chunk and end - start - chunk >= MIN_PART:
-        spans.append(Span(key, start, start + chunk))
-        start += chunk
-    return [*spans, Span(key, start, end)]
-
-
-def plan_parts(
-    objects: Sequence[tuple[str, int]], part_size: int, copy_part: int = COPY_PART
-) -> list[PlannedPart]:
-    """Multipart parts that concatenate `objects` (key, size), copying all it can server-side."""
-    parts: list[PlannedPart] = []
-    pending: list[Span] = []
-    held = 0
-    for key, size in objects:
-        start = 0
-        if not size:
-            continue
-        if pending:  # top the short run up from this object, through the registry
-            wanted = part_size_for(part_size, len(parts) + 1) - held
-            start = min(size, wanted)
-            pending.append(Span(key, 0, start))
-            held += start
-            if start == wanted:
-                parts.append(PlannedPart(tuple(pending), server_side=False))
-                pending, held = [], 0
-        if size - start >= MIN_PART and not pending:
-            parts.extend(PlannedPart((s,), True) for s in split(key, start, size, copy_part))
-        elif size > start:
-            pending.append(Span(key, start, size))
-            held += size - start
-    if pending:
-        parts.append(PlannedPart(tuple(pending), server_side=False))
-    return parts
 
 
 class S3ObjectStore:

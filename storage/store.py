@@ -16,7 +16,7 @@ from storage.objects import close as close_objects
 from storage.uploads import UploadSessions
 
 if TYPE_CHECKING:
-    from storage.s3 import S3Config
+    from storage.s3_plan import S3Config
 
 
 @dataclass

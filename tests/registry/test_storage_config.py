@@ -8,7 +8,7 @@ import pytest
 
 from registry.cli import build_parser
 from registry.config import ConfigError, load
-from storage.s3 import S3Config
+from storage.s3_plan import S3Config
 
 S3_ENV = {
     "ARTIFACT_STORE_STORAGE": "S3",

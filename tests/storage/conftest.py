@@ -10,7 +10,8 @@ import pytest
 
 from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore, close
-from storage.s3 import MIN_PART, S3Config, S3ObjectStore
+from storage.s3 import S3ObjectStore
+from storage.s3_plan import MIN_PART, S3Config
 from tests.storage.s3server import REGION, S3Server, weed_binary
 
 # Publishing above this copies in UploadPartCopy ranges; S3 does it above 5 GiB,

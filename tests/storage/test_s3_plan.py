@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.s3 import MAX_PART, MIN_PART, PlannedPart, Span, part_size_for, plan_parts, split
+from storage.s3_plan import MAX_PART, MIN_PART, PlannedPart, Span, part_size_for, plan_parts, split
 
 M = 1024 * 1024
 PART = 8 * M

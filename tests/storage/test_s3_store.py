@@ -11,7 +11,8 @@ import pytest
 
 from storage.errors import Unavailable
 from storage.objects import ObjectStore, close, redirect_url
-from storage.s3 import S3Config, S3ObjectStore
+from storage.s3 import S3ObjectStore
+from storage.s3_plan import S3Config
 from tests.conftest import free_port
 from tests.storage.s3server import S3Server
 

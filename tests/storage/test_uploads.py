@@ -18,7 +18,8 @@ from storage.database import Database, default_url
 from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
 from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore, close
-from storage.s3 import S3Config, S3ObjectStore
+from storage.s3 import S3ObjectStore
+from storage.s3_plan import S3Config
 from storage.uploads import Upload, UploadSessions
 
 M = 1024 * 1024
