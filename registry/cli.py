@@ -1,15 +1,18 @@
-"""The `artifact-store` command."""
+"""The `artifact-store` command: one subcommand per module of registry/commands."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from registry import config
+from registry.commands import Command, migrate, serve
+
+COMMANDS: list[Command] = [serve.COMMAND, migrate.COMMAND]
 
 DESCRIPTION = """\
 artifact-store: an OCI distribution registry.
@@ -18,96 +21,59 @@ Settings come from a TOML file (--config), then ARTIFACT_STORE_<NAME>
 environment variables, then flags; later sources win."""
 
 
+def package_version() -> str:
+    try:
+        return version("artifact-store")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="artifact-store",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=package_version())
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
-        "serve",
-        help="serve the /v2/ API",
-        description=_serve_description(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    serve.add_argument("--addr", help=config.DESCRIPTIONS["addr"])
-    serve.add_argument("--data-dir", type=Path, help=config.DESCRIPTIONS["data_dir"])
-    serve.add_argument("--metadata-url", help=config.DESCRIPTIONS["metadata_url"])
-    serve.add_argument("--log-level", help=config.DESCRIPTIONS["log_level"])
-    _add_storage_flags(serve)
-    _add_security_flags(serve)
-    serve.add_argument("--config", type=Path, help="TOML file with any of the settings above")
-    _add_migrate(commands)
+    for command in COMMANDS:
+        sub = commands.add_parser(
+            command.name,
+            help=command.help,
+            description=command.description or command.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.arguments(sub)
+        add_settings_flags(sub)
     return parser
 
 
-def _add_migrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    migrate = commands.add_parser(
-        "migrate",
-        help="bring the metadata database schema up to date, then exit",
-        description="Apply the metadata database migrations (serve also does on start).",
-    )
-    migrate.add_argument("--data-dir", type=Path, help=config.DESCRIPTIONS["data_dir"])
-    migrate.add_argument("--metadata-url", help=config.DESCRIPTIONS["metadata_url"])
-    migrate.add_argument("--config", type=Path, help="TOML file with the settings")
-
-
-def _migrate(settings: config.Settings) -> int:
-    from storage.database import default_url, display_url, migrate_url
-    from storage.errors import Unavailable
-
-    url = settings.metadata_url or default_url(Path(settings.data_dir))
-    try:
-        revision = asyncio.run(migrate_url(url, Path(settings.data_dir)))
-    except Unavailable as exc:
-        print(f"artifact-store: {exc.detail}: {display_url(url)}", file=sys.stderr)
-        return 1
-    print(f"metadata database {display_url(url)} is at revision {revision}")
-    return 0
-
-
-def _add_storage_flags(serve: argparse.ArgumentParser) -> None:
-    for name in ("storage", "s3_bucket", "s3_endpoint_url", "s3_region", "s3_prefix"):
-        serve.add_argument("--" + name.replace("_", "-"), help=config.DESCRIPTIONS[name])
-    serve.add_argument("--s3-part-size", type=int, help=config.DESCRIPTIONS["s3_part_size"])
-    serve.add_argument(
-        "--s3-redirect",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=config.DESCRIPTIONS["s3_redirect"],
-    )
-
-
-def _add_security_flags(serve: argparse.ArgumentParser) -> None:
-    for name in ("tls_cert", "tls_key", "auth_htpasswd"):
-        serve.add_argument("--" + name.replace("_", "-"), type=Path, help=config.DESCRIPTIONS[name])
-    serve.add_argument("--auth", choices=config.AUTH_MODES, help=config.DESCRIPTIONS["auth"])
-
-
-def _serve_description() -> str:
-    lines = ["Serve the registry. Settings (TOML key / environment variable):", ""]
-    width = max(map(len, config.DESCRIPTIONS))
-    for name, text in config.DESCRIPTIONS.items():
-        env = config.ENV_PREFIX + name.upper()
-        lines.append(f"  {name:{width}} {env:{width + len(config.ENV_PREFIX)}} {text}")
-    return "\n".join(lines)
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for every setting that is not a TOML table, and --config."""
+    group = parser.add_argument_group("settings (also TOML keys and ARTIFACT_STORE_* variables)")
+    for name, spec in config.SPECS.items():
+        if spec.table:
+            continue
+        if config.base_type(name) is bool:
+            group.add_argument(
+                config.flag_name(name),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=spec.help,
+            )
+        else:
+            group.add_argument(config.flag_name(name), dest=name, metavar="VALUE", help=spec.help)
+    group.add_argument("--config", type=Path, help="TOML file with any of the settings")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = config.load(args.config, os.environ, vars(args))
-    except config.ConfigError as exc:
-        print(f"artifact-store: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "migrate":
-        return _migrate(settings)
-    from registry.server import serve
-
-    try:
-        return serve(settings)
-    except config.ConfigError as exc:  # a key or htpasswd file found unusable at start
+        command = next(c for c in COMMANDS if c.name == args.command)
+        return command.run(args, settings)
+    except config.ConfigError as exc:  # also a key or htpasswd file found unusable at start
         print(f"artifact-store: {exc}", file=sys.stderr)
         return 2
 

@@ -1,39 +1,40 @@
 """Settings: defaults, then a TOML file, then ARTIFACT_STORE_* variables, then flags.
 
-Each later source wins over the earlier ones. Every setting has the same name
-in all three: `data_dir` in TOML, ARTIFACT_STORE_DATA_DIR, --data-dir.
+Each later source wins over the earlier ones. Every setting is declared once,
+as a field of `Settings` whose `setting(...)` metadata holds its help text and
+how to read it; the TOML key, the ARTIFACT_STORE_<NAME> variable, the
+--<name-with-dashes> flag, `serve --help` and docs/configuration.md all derive
+from that declaration (`data_dir` in TOML, ARTIFACT_STORE_DATA_DIR, --data-dir).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storage.s3_plan import MAX_PART, MIN_PART
+
 if TYPE_CHECKING:
-    from storage.s3 import S3Config
+    from storage.s3_plan import S3Config
 
 ENV_PREFIX = "ARTIFACT_STORE_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 AUTH_MODES = ("none", "basic", "token")
 TOKEN_ALGORITHMS = ("ES256", "EdDSA")
-PATH_SETTINGS = {"tls_cert", "tls_key", "auth_htpasswd", "auth_token_key", "auth_trusted_keys"}
-INT_SETTINGS = {
-    "auth_token_ttl",
-    "auth_refresh_ttl",
-    "auth_clock_skew",
-    "auth_max_failures",
-    "auth_failure_window",
-}
-TOML_ONLY = {"auth_groups", "auth_policy"}
 STORAGE_BACKENDS = ("filesystem", "s3")
-MIN_S3_PART = 5 * 1024 * 1024
-MAX_S3_PART = 5 * 1024 * 1024 * 1024
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}
 BOOLEANS.update({"0": False, "false": False, "no": False, "off": False})
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 class ConfigError(ValueError):
@@ -41,36 +42,112 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Spec:
+    """How one setting is read and shown; kept as the field's metadata."""
+
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    duration: bool = False  # seconds, written 30s, 90m, 24h or 7d
+    table: bool = False  # a TOML table or array of tables: no variable, no flag
+    secret: bool = False  # masked wherever the effective configuration is shown
+
+
+def setting(default: Any, help: str, **spec: Any) -> Any:
+    """A Settings field with its Spec; mutable defaults are copied per instance."""
+    metadata = {"spec": Spec(help, **spec)}
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
 class Settings:
-    addr: str = "127.0.0.1:5000"
-    data_dir: Path = field(default_factory=lambda: Path("data"))
-    metadata_url: str | None = None  # default: SQLite in data_dir
-    log_level: str = "info"
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    auth: str | None = None  # default: "basic" when auth_htpasswd is set, else "none"
-    auth_htpasswd: Path | None = None
-    auth_groups: dict[str, list[str]] = field(default_factory=dict)
-    auth_policy: tuple[dict[str, Any], ...] = ()
-    auth_token_realm: str | None = None  # default: /token on the address the client used
-    auth_token_service: str = "artifact-store"
-    auth_token_issuer: str = "artifact-store"
-    auth_token_key: Path | None = None  # default: DATA_DIR/auth/token-signing-key.pem
-    auth_token_algorithm: str = "ES256"
-    auth_token_ttl: int = 300
-    auth_refresh_ttl: int = 7 * 24 * 3600
-    auth_trusted_keys: Path | None = None
-    auth_trusted_issuer: str | None = None
-    auth_clock_skew: int = 30
-    auth_max_failures: int = 10
-    auth_failure_window: int = 300
-    storage: str = "filesystem"
-    s3_bucket: str | None = None
-    s3_endpoint_url: str | None = None  # default: AWS, from the region
-    s3_region: str | None = None  # default: the AWS configuration's
-    s3_prefix: str = ""
-    s3_part_size: int = 8 * 1024 * 1024
-    s3_redirect: bool = False
+    addr: str = setting("127.0.0.1:5000", "HOST:PORT to listen on (default 127.0.0.1:5000)")
+    data_dir: Path = setting(
+        Path("data"), "directory for blobs and the SQLite metadata (default ./data)"
+    )
+    metadata_url: str | None = setting(
+        None, "SQLAlchemy URL of the metadata database (default sqlite in the data dir)"
+    )
+    log_level: str = setting(
+        "info", "debug, info, warning, error or critical (default info)", choices=LOG_LEVELS
+    )
+    tls_cert: Path | None = setting(
+        None, "PEM certificate (chain) to serve HTTPS with; needs tls_key"
+    )
+    tls_key: Path | None = setting(None, "PEM private key of tls_cert")
+    auth: str | None = setting(
+        None,
+        "none, basic or token (default basic when auth_htpasswd is set, else none)",
+        choices=AUTH_MODES,
+    )
+    auth_htpasswd: Path | None = setting(
+        None, "htpasswd file of bcrypt entries; re-read when it changes"
+    )
+    auth_groups: dict[str, list[str]] = setting(
+        {}, "TOML table only: group name -> list of user names", table=True
+    )
+    auth_policy: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: repositories, actions, users, groups, anonymous",
+        table=True,
+    )
+    auth_token_realm: str | None = setting(
+        None, "token endpoint URL in Bearer challenges (default: this server's /token)"
+    )
+    auth_token_service: str = setting(
+        "artifact-store", "service name in challenges; the audience of tokens (artifact-store)"
+    )
+    auth_token_issuer: str = setting(
+        "artifact-store", "issuer of the tokens this server signs (default artifact-store)"
+    )
+    auth_token_key: Path | None = setting(
+        None, "signing key, created on first start (default DATA_DIR/auth/...pem)"
+    )
+    auth_token_algorithm: str = setting(
+        "ES256",
+        "ES256 or EdDSA, for a generated signing key (default ES256)",
+        choices=TOKEN_ALGORITHMS,
+    )
+    auth_token_ttl: int = setting(300, "lifetime of issued access tokens in seconds (default 300)")
+    auth_refresh_ttl: int = setting(
+        7 * 24 * 3600, "lifetime of refresh tokens in seconds (default 604800)"
+    )
+    auth_trusted_keys: Path | None = setting(
+        None, "public keys (PEM or JWKS) of an external token issuer"
+    )
+    auth_trusted_issuer: str | None = setting(
+        None, "the iss claim of tokens signed with auth_trusted_keys"
+    )
+    auth_clock_skew: int = setting(30, "seconds of leeway on exp, nbf and iat (default 30)")
+    auth_max_failures: int = setting(
+        10, "failed logins per client address before 429; 0: no limit (10)"
+    )
+    auth_failure_window: int = setting(300, "seconds over which failed logins count (default 300)")
+    storage: str = setting(
+        "filesystem",
+        "where blob bytes live: filesystem (the data dir) or s3 (default filesystem)",
+        choices=STORAGE_BACKENDS,
+    )
+    s3_bucket: str | None = setting(
+        None, "S3 bucket for storage = s3; credentials from the standard AWS chain"
+    )
+    s3_endpoint_url: str | None = setting(
+        None, "S3 endpoint of an S3-compatible server (default AWS)"
+    )
+    s3_region: str | None = setting(None, "S3 region (default from the AWS configuration)")
+    s3_prefix: str = setting("", "key prefix inside the bucket (default none)")
+    s3_part_size: int = setting(
+        8 * 1024 * 1024,
+        "multipart part size in bytes, 5 MiB to 5 GiB (default 8388608)",
+        minimum=MIN_PART,
+        maximum=MAX_PART,
+    )
+    s3_redirect: bool = setting(
+        False, "answer blob GETs with 307 to a presigned S3 URL (default false)"
+    )
 
     @property
     def auth_mode(self) -> str:
@@ -83,7 +160,7 @@ class Settings:
         """The S3 backend's settings, or None when blobs live in the data directory."""
         if self.storage != "s3" or self.s3_bucket is None:
             return None
-        from storage.s3 import S3Config
+        from storage.s3_plan import S3Config
 
         return S3Config(
             bucket=self.s3_bucket,
@@ -103,37 +180,30 @@ class Settings:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-DESCRIPTIONS = {
-    "addr": "HOST:PORT to listen on (default 127.0.0.1:5000)",
-    "data_dir": "directory for blobs and the SQLite metadata (default ./data)",
-    "metadata_url": "SQLAlchemy URL of the metadata database (default sqlite in the data dir)",
-    "log_level": "debug, info, warning, error or critical (default info)",
-    "tls_cert": "PEM certificate (chain) to serve HTTPS with; needs tls_key",
-    "tls_key": "PEM private key of tls_cert",
-    "auth": "none, basic or token (default basic when auth_htpasswd is set, else none)",
-    "auth_htpasswd": "htpasswd file of bcrypt entries; re-read when it changes",
-    "auth_groups": "TOML table only: group name -> list of user names",
-    "auth_policy": "TOML array of tables only: repositories, actions, users, groups, anonymous",
-    "auth_token_realm": "token endpoint URL in Bearer challenges (default: this server's /token)",
-    "auth_token_service": "service name in challenges; the audience of tokens (artifact-store)",
-    "auth_token_issuer": "issuer of the tokens this server signs (default artifact-store)",
-    "auth_token_key": "signing key, created on first start (default DATA_DIR/auth/...pem)",
-    "auth_token_algorithm": "ES256 or EdDSA, for a generated signing key (default ES256)",
-    "auth_token_ttl": "lifetime of issued access tokens in seconds (default 300)",
-    "auth_refresh_ttl": "lifetime of refresh tokens in seconds (default 604800)",
-    "auth_trusted_keys": "public keys (PEM or JWKS) of an external token issuer",
-    "auth_trusted_issuer": "the iss claim of tokens signed with auth_trusted_keys",
-    "auth_clock_skew": "seconds of leeway on exp, nbf and iat (default 30)",
-    "auth_max_failures": "failed logins per client address before 429; 0: no limit (10)",
-    "auth_failure_window": "seconds over which failed logins count (default 300)",
-    "storage": "where blob bytes live: filesystem (the data dir) or s3 (default filesystem)",
-    "s3_bucket": "S3 bucket for storage = s3; credentials from the standard AWS chain",
-    "s3_endpoint_url": "S3 endpoint of an S3-compatible server (default AWS)",
-    "s3_region": "S3 region (default from the AWS configuration)",
-    "s3_prefix": "key prefix inside the bucket (default none)",
-    "s3_part_size": "multipart part size in bytes, 5 MiB to 5 GiB (default 8388608)",
-    "s3_redirect": "answer blob GETs with 307 to a presigned S3 URL (default false)",
-}
+SPECS: dict[str, Spec] = {name: f.metadata["spec"] for name, f in FIELDS.items()}
+DESCRIPTIONS = {name: spec.help for name, spec in SPECS.items()}
+TYPES: dict[str, Any] = typing.get_type_hints(Settings)
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def base_type(name: str) -> Any:
+    """The field's type without `| None`: str, Path, int, float, bool, dict or tuple."""
+    hint = TYPES[name]
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = args[0]
+    return typing.get_origin(hint) or hint
+
+
+def optional(name: str) -> bool:
+    return type(None) in typing.get_args(TYPES[name])
 
 
 def load(config_file: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) -> Settings:
@@ -148,7 +218,7 @@ def load(config_file: Path | None, env: Mapping[str, str], flags: Mapping[str, A
 def _from_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     unknown = set(data) - set(FIELDS)
     if unknown:
@@ -158,36 +228,22 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 def _from_env(env: Mapping[str, str]) -> dict[str, str]:
     return {
-        name: env[ENV_PREFIX + name.upper()]
-        for name in FIELDS
-        if ENV_PREFIX + name.upper() in env and name not in TOML_ONLY
+        name: env[env_name(name)]
+        for name, spec in SPECS.items()
+        if env_name(name) in env and not spec.table
     }
 
 
 def _build(values: dict[str, Any]) -> Settings:
-    settings = Settings(**{k: _convert(k, v) for k, v in values.items()})
-    if settings.log_level not in LOG_LEVELS:
-        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    settings = Settings(**{k: convert(k, v) for k, v in values.items()})
     settings.host_port  # noqa: B018 - validates addr early
     _check_auth(settings)
-    _check_storage(settings)
+    if settings.storage == "s3" and not settings.s3_bucket:
+        raise ConfigError("storage = s3 needs s3_bucket")
     return settings
 
 
-def _check_storage(settings: Settings) -> None:
-    if settings.storage not in STORAGE_BACKENDS:
-        raise ConfigError(f"storage must be one of {', '.join(STORAGE_BACKENDS)}")
-    if settings.storage == "s3" and not settings.s3_bucket:
-        raise ConfigError("storage = s3 needs s3_bucket")
-    if not MIN_S3_PART <= settings.s3_part_size <= MAX_S3_PART:
-        raise ConfigError("s3_part_size must be from 5 MiB (5242880) to 5 GiB")
-
-
 def _check_auth(settings: Settings) -> None:
-    if settings.auth_mode not in AUTH_MODES:
-        raise ConfigError(f"auth must be one of {', '.join(AUTH_MODES)}")
-    if settings.auth_token_algorithm not in TOKEN_ALGORITHMS:
-        raise ConfigError(f"auth_token_algorithm must be one of {', '.join(TOKEN_ALGORITHMS)}")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ConfigError("tls_cert and tls_key go together")
     if (settings.auth_trusted_keys is None) != (settings.auth_trusted_issuer is None):
@@ -200,26 +256,50 @@ def _check_auth(settings: Settings) -> None:
         raise ConfigError("auth = token with only an external issuer needs auth_token_realm")
 
 
-def _convert(name: str, value: Any) -> Any:
-    if name == "data_dir":
-        return Path(value)
-    if name == "log_level":
-        return str(value).lower()
-    if name in PATH_SETTINGS:
-        return Path(value)
-    if name in INT_SETTINGS:
-        return _integer(name, value)
-    if name == "auth":
-        return str(value).lower()
-    if name in TOML_ONLY:
-        return _policy_value(name, value)
-    if name == "s3_part_size":
-        return _integer(name, value)
-    if name == "s3_redirect":
+def convert(name: str, value: Any) -> Any:
+    """A value from a file, the environment or a flag, as the setting's type holds it."""
+    spec, kind = SPECS[name], base_type(name)
+    if spec.table:
+        return _table(name, value, kind)
+    if optional(name) and isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+        return None
+    if spec.duration:
+        return parse_duration(value, name)
+    if spec.choices:
+        return _choice(name, value, spec.choices)
+    if kind is bool:
         return _boolean(name, value)
-    if name == "storage":
-        return str(value).lower()
-    return value
+    if kind is int:
+        return _integer(name, value, spec)
+    if kind is Path:
+        return Path(value)
+    return str(value)
+
+
+def parse_duration(value: Any, name: str = "duration") -> float:
+    """Seconds in `30s`, `90m`, `24h`, `7d`, `1h30m`, or a plain number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        parts = _DURATION.findall(text)
+        if _SECONDS.fullmatch(text):
+            seconds = float(text)
+        elif parts and "".join(n + u for n, u in parts) == text:
+            seconds = sum(float(n) * DURATION_UNITS[u] for n, u in parts)
+        else:
+            raise ConfigError(f"{name} must be a duration like 30s, 90m, 24h or 7d, got {value!r}")
+    if seconds < 0 or not math.isfinite(seconds):
+        raise ConfigError(f"{name} must not be negative")
+    return seconds
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    by_case = {choice.lower(): choice for choice in choices}
+    found = by_case.get(str(value).strip().lower())
+    if found is None:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return found
 
 
 def _boolean(name: str, value: Any) -> bool:
@@ -230,19 +310,38 @@ def _boolean(name: str, value: Any) -> bool:
     return BOOLEANS[str(value).lower()]
 
 
-def _integer(name: str, value: Any) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+def _integer(name: str, value: Any, spec: Spec) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) and not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    number = int(value)
     if number < 0:
         raise ConfigError(f"{name} must not be negative")
+    low, high = spec.minimum or 0, spec.maximum
+    if number < low or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be {bounds}, got {number}")
     return number
 
 
-def _policy_value(name: str, value: Any) -> Any:
-    if name == "auth_groups" and isinstance(value, dict):
+def _table(name: str, value: Any, kind: Any) -> Any:
+    if kind is dict and isinstance(value, dict):
         return value
-    if name == "auth_policy" and isinstance(value, list):
+    if kind is tuple and isinstance(value, list) and all(isinstance(v, dict) for v in value):
         return tuple(value)
-    raise ConfigError(f"{name} must be a TOML {'table' if name == 'auth_groups' else 'array'}")
+    shape = "table" if kind is dict else "array of tables ([[" + name + "]])"
+    raise ConfigError(f"{name} must be a TOML {shape}")
+
+
+def reference_table() -> str:
+    """The settings table of docs/configuration.md (`python -m registry.config` prints it)."""
+    rows = ["| setting | environment variable | meaning |", "|---|---|---|"]
+    for name, spec in SPECS.items():
+        rows.append(f"| `{name}` | `{env_name(name)}` | {spec.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(reference_table())

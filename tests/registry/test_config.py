@@ -69,8 +69,85 @@ def test_help_documents_every_setting() -> None:
 
 
 def test_configuration_reference_lists_every_setting() -> None:
-    from registry.config import DESCRIPTIONS, ENV_PREFIX
+    from registry.config import reference_table
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    for name in DESCRIPTIONS:
-        assert f"`{name}`" in text and f"`{ENV_PREFIX}{name.upper()}`" in text
+    assert reference_table() in text, "regenerate the table: python -m registry.config"
+
+
+def test_every_setting_has_a_variable_and_a_flag() -> None:
+    from registry.config import SPECS, env_name, flag_name
+
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    flags = {option for action in serve._actions for option in action.option_strings}
+    for name, spec in SPECS.items():
+        if spec.table:
+            assert flag_name(name) not in flags
+            assert load(None, {env_name(name): "x"}, {}) == Settings()  # tables: TOML only
+        else:
+            assert flag_name(name) in flags, name
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        pytest.param("30s", 30.0, id="seconds"),
+        pytest.param("90m", 5400.0, id="minutes"),
+        pytest.param("24h", 86400.0, id="hours"),
+        pytest.param("7d", 604800.0, id="days"),
+        pytest.param("1h30m", 5400.0, id="compound"),
+        pytest.param("0s", 0.0, id="zero"),
+        pytest.param("45", 45.0, id="bare-number"),
+        pytest.param(2.5, 2.5, id="toml-float"),
+    ],
+)
+def test_durations(text: object, seconds: float) -> None:
+    from registry.config import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("1w", id="unknown-unit"),
+        pytest.param("h", id="no-number"),
+        pytest.param("-5s", id="negative"),
+        pytest.param("5s junk", id="trailing"),
+        pytest.param("\u0661\u0665s", id="unicode-digits"),
+        pytest.param(float("inf"), id="infinite"),
+    ],
+)
+def test_bad_durations(text: object) -> None:
+    from registry.config import parse_duration
+
+    with pytest.raises(ConfigError, match=r"duration|negative"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param({"ARTIFACT_STORE_AUTH_TOKEN_TTL": "²"}, "whole number", id="unicode-digit"),
+        pytest.param({"ARTIFACT_STORE_AUTH_TOKEN_TTL": "-1"}, "whole number", id="negative"),
+        pytest.param({"ARTIFACT_STORE_AUTH": "ldap"}, "auth must be one of", id="bad-choice"),
+        pytest.param({"ARTIFACT_STORE_S3_PART_SIZE": "99999999999999"}, "s3_part_size", id="huge"),
+    ],
+)
+def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(None, env, {})
+
+
+def test_choices_ignore_case() -> None:
+    env = {"ARTIFACT_STORE_AUTH_TOKEN_ALGORITHM": "eddsa", "ARTIFACT_STORE_STORAGE": "FILESYSTEM"}
+    settings = load(None, env, {})
+    assert (settings.auth_token_algorithm, settings.storage) == ("EdDSA", "filesystem")
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip()
