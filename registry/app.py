@@ -8,9 +8,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry.auth.rules import CATALOG, DELETE, PUBLIC, PULL, PUSH, SIGNED_IN, GuardedRoute
 from registry.auth.setup import build as build_auth
 from registry.config import Settings
 from registry.errors import exception_handlers, track_body
@@ -19,20 +19,39 @@ from storage.store import Storage
 
 NAME = "/v2/{name:path}"
 
+G = GuardedRoute
 routes = [
-    Route("/v2/", base.version_check, methods=["GET", "HEAD"]),
-    Route("/v2/_catalog", listings.list_repositories, methods=["GET"]),
-    Route(f"{NAME}/tags/list", listings.list_tags, methods=["GET"], name="tags"),
-    Route(f"{NAME}/manifests/{{reference}}", manifests.ManifestEndpoint, name="manifest"),
-    Route(f"{NAME}/blobs/uploads/", uploads.start_upload, methods=["POST"], name="uploads"),
-    Route(f"{NAME}/blobs/uploads", uploads.start_upload, methods=["POST"]),
-    Route(f"{NAME}/blobs/uploads/{{upload_id}}", uploads.UploadEndpoint, name="upload"),
-    Route(f"{NAME}/blobs/{{digest}}", blobs.BlobEndpoint, name="blob"),
-    Route(
-        f"{NAME}/referrers/{{digest}}", listings.list_referrers, methods=["GET"], name="referrers"
+    G("/v2/", base.version_check, access={"GET": SIGNED_IN}),
+    G("/v2/_catalog", listings.list_repositories, access={"GET": CATALOG}),
+    G(f"{NAME}/tags/list", listings.list_tags, access={"GET": PULL}, name="tags"),
+    G(
+        f"{NAME}/manifests/{{reference}}",
+        manifests.ManifestEndpoint,
+        access={"GET": PULL, "PUT": PUSH, "DELETE": DELETE},
+        name="manifest",
     ),
-    Route("/healthz", health.live, methods=["GET", "HEAD"], name="liveness"),
-    Route("/readyz", health.ready, methods=["GET", "HEAD"], name="readiness"),
+    G(f"{NAME}/blobs/uploads/", uploads.start_upload, access={"POST": PUSH}, name="uploads"),
+    G(f"{NAME}/blobs/uploads", uploads.start_upload, access={"POST": PUSH}),
+    G(
+        f"{NAME}/blobs/uploads/{{upload_id}}",
+        uploads.UploadEndpoint,
+        access={"GET": PUSH, "PATCH": PUSH, "PUT": PUSH, "DELETE": PUSH},
+        name="upload",
+    ),
+    G(
+        f"{NAME}/blobs/{{digest}}",
+        blobs.BlobEndpoint,
+        access={"GET": PULL, "DELETE": DELETE},
+        name="blob",
+    ),
+    G(
+        f"{NAME}/referrers/{{digest}}",
+        listings.list_referrers,
+        access={"GET": PULL},
+        name="referrers",
+    ),
+    G("/healthz", health.live, access={"GET": PUBLIC}, name="liveness"),
+    G("/readyz", health.ready, access={"GET": PUBLIC}, name="readiness"),
 ]
 
 
@@ -69,9 +88,10 @@ def create_app(settings: Settings) -> Starlette:
             await app.state.storage.close()
 
     auth = build_auth(settings)
+    served = [*routes, *(auth.routes() if auth else [])]
     return Starlette(
-        routes=routes + (auth.routes() if auth else []),
-        middleware=[Middleware(ApiVersionHeader), *([auth.middleware(routes)] if auth else [])],
+        routes=served,
+        middleware=[Middleware(ApiVersionHeader), *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

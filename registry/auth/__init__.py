@@ -1,6 +1,7 @@
 """Authentication and authorization of /v2/ requests.
 
-    request ─► AuthMiddleware ─► Requirement (rules.py: route + method → action)
+    request ─► AuthMiddleware ─► Requirement (rules.py: the access the matched route
+                    │                         declares for the method)
                     │
                     ▼
                   Gate (gate.py), by the Authorization header:

@@ -18,11 +18,11 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from registry.auth.gate import Gate, basic_credentials
 from registry.auth.htpasswd import Htpasswd
 from registry.auth.policy import ACTIONS, ANONYMOUS, Principal
+from registry.auth.rules import PUBLIC, GuardedRoute
 from registry.auth.scopes import Access, parse_scopes
 from registry.auth.tokens import InvalidToken, TokenIssuer, TokenVerifier
 from registry.errors import TokenRequestInvalid, Unauthorized
@@ -37,8 +37,9 @@ class TokenEndpoint:
     issuer: TokenIssuer
     verifier: TokenVerifier
 
-    def routes(self) -> list[Route]:
-        return [Route("/token", self.handle, methods=["GET", "POST"], name="token")]
+    def routes(self) -> list[GuardedRoute]:
+        public = {"GET": PUBLIC, "POST": PUBLIC}  # credentials, if any, are checked here
+        return [GuardedRoute("/token", self.handle, access=public, name="token")]
 
     async def handle(self, request: Request) -> Response:
         if request.method == "POST":
@@ -73,6 +74,9 @@ class TokenEndpoint:
         policy = self.gate.policy
         granted = []
         for item in requested:
+            if item.type == "registry" and item.name != "catalog":
+                granted += [item] if policy.is_admin(principal) else []
+                continue
             if item.type == "registry":
                 allowed = user is not None or policy.may_pull_somewhere(principal)
                 granted += [item] if allowed else []

@@ -94,6 +94,8 @@ class Gate:
 def _satisfies(grant: Grant, need: Requirement) -> bool:
     if need.catalog:
         return grant.may_list_catalog()
+    if need.admin is not None:
+        return grant.is_admin(need.admin)
     if need.repository is not None and need.action is not None:
         return grant.allows(need.repository, need.action)
     return grant.presented
@@ -102,6 +104,8 @@ def _satisfies(grant: Grant, need: Requirement) -> bool:
 def _scopes(need: Requirement) -> list[str]:
     if need.catalog:
         return ["registry:catalog:*"]
+    if need.admin is not None:
+        return [f"registry:{need.admin}:*"]
     if need.repository is None or need.action is None or not NAME.fullmatch(need.repository):
         return []
     actions = "pull,push" if need.action == "push" else need.action
@@ -114,6 +118,8 @@ def _scopes(need: Requirement) -> list[str]:
 def _detail(need: Requirement) -> list[dict[str, str]] | str:
     if need.catalog:
         return [{"Type": "registry", "Name": "catalog", "Action": "*"}]
+    if need.admin is not None:
+        return [{"Type": "registry", "Name": need.admin, "Action": "*"}]
     if need.repository is None or need.action is None:
         return "credentials required"
     return [{"Type": "repository", "Name": need.repository[:256], "Action": need.action}]

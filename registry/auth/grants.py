@@ -20,6 +20,10 @@ class Grant:
     def may_list_catalog(self) -> bool:
         return True
 
+    def is_admin(self, resource: str) -> bool:
+        """May read or operate the registry-wide `resource` (events, usage, ...)."""
+        return True
+
     def pullable(self) -> Callable[[str], bool] | None:
         """A filter for the catalog; None when every repository may be listed."""
         return None
@@ -42,6 +46,9 @@ class PolicyGrant(Grant):
 
     def may_list_catalog(self) -> bool:
         return self.presented or self.policy.may_pull_somewhere(self.principal)
+
+    def is_admin(self, resource: str) -> bool:
+        return self.policy.is_admin(self.principal)
 
     def pullable(self) -> Callable[[str], bool]:
         return lambda name: self.policy.allows(self.principal, name, "pull")
@@ -69,6 +76,11 @@ class TokenGrant(Grant):
 
     def may_list_catalog(self) -> bool:
         return any(a.type == "registry" and a.name == "catalog" for a in self.access)
+
+    def is_admin(self, resource: str) -> bool:
+        return any(
+            a.type == "registry" and a.name == resource and "*" in a.actions for a in self.access
+        )
 
     def pullable(self) -> Callable[[str], bool]:
         principal = Principal(self.token_subject) if self.token_subject else ANONYMOUS

@@ -5,12 +5,13 @@
 
     [[auth_policy]]
     repositories = ["team-a/**"]      # "*" stays within one path component, "**" crosses them
-    actions = ["pull", "push"]        # pull, push, delete, or "*" for all three
+    actions = ["pull", "push"]        # pull, push, delete, or "*" for all three; "admin"
+                                      # (registry-wide: events, usage) is never implied by "*"
     groups = ["team-a"]               # and/or users = ["carol"], users = ["*"] (any signed-in
     anonymous = false                 # user), anonymous = true (everyone, signed in or not)
 
 Rules only add permissions. Without any rule every signed-in user may do
-everything everywhere and anonymous callers nothing.
+everything everywhere, admin included, and anonymous callers nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from registry.config import ConfigError
 
 ACTIONS = ("pull", "push", "delete")
+ADMIN = "admin"
 RULE_KEYS = {"repositories", "actions", "users", "groups", "anonymous"}
 
 
@@ -78,7 +80,8 @@ class Policy:
     ) -> Policy:
         parsed = [parse_rule(number, rule) for number, rule in enumerate(rules, 1)]
         if not parsed:
-            parsed = [parse_rule(0, {"repositories": ["**"], "actions": ["*"], "users": ["*"]})]
+            everything = {"repositories": ["**"], "actions": ["*", ADMIN], "users": ["*"]}
+            parsed = [parse_rule(0, everything)]
         return cls(parsed, {name: frozenset(_strings(members)) for name, members in groups.items()})
 
     def actions(self, principal: Principal, repository: str) -> frozenset[str]:
@@ -90,6 +93,11 @@ class Policy:
 
     def allows(self, principal: Principal, repository: str, action: str) -> bool:
         return action in self.actions(principal, repository)
+
+    def is_admin(self, principal: Principal) -> bool:
+        return any(
+            rule.covers(principal, self.groups) and ADMIN in rule.actions for rule in self.rules
+        )
 
     def may_pull_somewhere(self, principal: Principal) -> bool:
         return any(
@@ -103,9 +111,10 @@ def parse_rule(number: int, rule: Mapping[str, Any]) -> Rule:
         raise PolicyError(f"auth_policy rule {number}: unknown keys {', '.join(sorted(unknown))}")
     actions = set(_strings(rule.get("actions", [])))
     if "*" in actions:
-        actions = set(ACTIONS)
-    if not actions or not actions <= set(ACTIONS):
-        raise PolicyError(f"auth_policy rule {number}: actions must be from {', '.join(ACTIONS)}")
+        actions = (actions - {"*"}) | set(ACTIONS)
+    if not actions or not actions <= {*ACTIONS, ADMIN}:
+        allowed = ", ".join((*ACTIONS, ADMIN))
+        raise PolicyError(f"auth_policy rule {number}: actions must be from {allowed}")
     repositories = _strings(rule.get("repositories", []))
     if not repositories:
         raise PolicyError(f"auth_policy rule {number}: needs repositories")

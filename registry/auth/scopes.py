@@ -23,6 +23,8 @@ class Access:
 
 
 CATALOG = Access("registry", "catalog", frozenset({"*"}))
+# registry-wide resources an admin grant covers: `registry:events:*`, `registry:usage:*`
+ADMIN_RESOURCES = frozenset({"events", "usage", "metrics"})
 
 
 def parse_scopes(values: Iterable[str]) -> list[Access]:
@@ -39,6 +41,8 @@ def parse_scope(item: str) -> Access | None:
         return Access(kind, name, frozenset(a for a in actions.split(",") if a))
     if kind == "registry" and name == "catalog":
         return CATALOG
+    if kind == "registry" and name in ADMIN_RESOURCES:
+        return Access(kind, name, frozenset({"*"}))
     return None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from registry.auth.endpoint import TokenEndpoint
 from registry.auth.gate import Gate
@@ -17,6 +17,7 @@ from registry.auth.htpasswd import Htpasswd
 from registry.auth.keys import SigningKey, create_signing_key, parse_public_keys, parse_signing_key
 from registry.auth.middleware import AuthMiddleware
 from registry.auth.policy import Policy
+from registry.auth.rules import GuardedRoute
 from registry.auth.throttle import LoginThrottle
 from registry.auth.tokens import TokenIssuer, TokenVerifier
 from registry.auth.watched import WatchedFile
@@ -34,7 +35,7 @@ class Auth:
     def middleware(self, routes: Sequence[BaseRoute]) -> Middleware:
         return Middleware(AuthMiddleware, gate=self.gate, routes=routes)
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[GuardedRoute]:
         return self.endpoint.routes() if self.endpoint else []
 
 

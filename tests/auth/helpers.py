@@ -37,7 +37,7 @@ team = ["bob"]
 [[auth_policy]]
 repositories = ["**"]
 groups = ["admins"]
-actions = ["*"]
+actions = ["*", "admin"]
 
 [[auth_policy]]
 repositories = ["team/**"]

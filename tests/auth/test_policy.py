@@ -40,7 +40,7 @@ def policy(tmp_path: Path, body: str = POLICY_TOML) -> Policy:
 @pytest.mark.parametrize(
     ("user", "repository", "actions"),
     [
-        pytest.param("alice", "any/where", {"pull", "push", "delete"}, id="admin-group"),
+        pytest.param("alice", "any/where", {"pull", "push", "delete", "admin"}, id="admin-group"),
         pytest.param("bob", "team/app", {"pull", "push"}, id="team-group"),
         pytest.param("bob", "team/deep/app", {"pull", "push"}, id="team-globstar"),
         pytest.param("bob", "other/x", set(), id="team-elsewhere"),
@@ -59,9 +59,21 @@ def test_grants(tmp_path: Path, user: str | None, repository: str, actions: set[
 
 def test_without_rules_signed_in_users_may_do_everything(tmp_path: Path) -> None:
     empty = policy(tmp_path, "")
-    assert empty.actions(Principal("anyone"), "x/y") == {"pull", "push", "delete"}
+    assert empty.actions(Principal("anyone"), "x/y") == {"pull", "push", "delete", "admin"}
     assert empty.actions(ANONYMOUS, "x/y") == frozenset()
     assert not empty.may_pull_somewhere(ANONYMOUS)
+    assert empty.is_admin(Principal("anyone")) and not empty.is_admin(ANONYMOUS)
+
+
+def test_admin_is_granted_only_by_name(tmp_path: Path) -> None:
+    rules = policy(
+        tmp_path,
+        '[[auth_policy]]\nrepositories = ["**"]\nactions = ["*"]\nusers = ["dev"]\n'
+        '[[auth_policy]]\nrepositories = ["**"]\nactions = ["admin"]\nusers = ["ops"]\n',
+    )
+    assert not rules.is_admin(Principal("dev"))
+    assert rules.is_admin(Principal("ops"))
+    assert not rules.allows(Principal("ops"), "x", "pull")
 
 
 def test_any_signed_in_user(tmp_path: Path) -> None:

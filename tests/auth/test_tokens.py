@@ -106,6 +106,17 @@ def test_scopes_are_cut_to_the_policy(token_client: TestClient) -> None:
     ]
 
 
+def test_admin_scopes_only_for_admins(token_client: TestClient) -> None:
+    wanted = ("registry:events:*", "registry:usage:*", "registry:nonsense:*")
+    admin = claims_of(token(token_client, "alice", PASSWORDS["alice"], *wanted))
+    assert admin["access"] == [
+        {"type": "registry", "name": "events", "actions": ["*"]},
+        {"type": "registry", "name": "usage", "actions": ["*"]},
+    ]
+    member = claims_of(token(token_client, "bob", PASSWORDS["bob"], *wanted))
+    assert member["access"] == []
+
+
 def test_anonymous_token(token_client: TestClient) -> None:
     value = token(
         token_client, None, "", "repository:public/x:pull,push", "repository:team/app:pull"
