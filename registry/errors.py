@@ -98,7 +98,8 @@ class TokenRequestInvalid(RequestError):
     """A token request the token endpoint cannot serve (grant type, service, parameters)."""
 
 
-# exception → (OCI code, HTTP status); the first matching class wins.
+# exception → (OCI code, HTTP status); the most specific class of an exception wins,
+# whatever the order of the rows.
 ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.RangeInvalid, "BLOB_UPLOAD_INVALID", 416),
     (storage_errors.BlobUploadInvalid, "BLOB_UPLOAD_INVALID", 400),
@@ -134,10 +135,15 @@ def error_body(code: str, detail: object = None) -> dict[str, Any]:
     return {"errors": [{"code": code, "message": MESSAGES[code], "detail": detail}]}
 
 
+_BY_CLASS = {kind: (code, status) for kind, code, status in ERRORS}
+assert len(_BY_CLASS) == len(ERRORS), "one row per exception class"
+
+
 def lookup(exc: Exception) -> tuple[str, int]:
-    for kind, code, status in ERRORS:
-        if isinstance(exc, kind):
-            return code, status
+    for kind in type(exc).__mro__:
+        found = _BY_CLASS.get(kind)
+        if found is not None:
+            return found
     raise exc
 
 

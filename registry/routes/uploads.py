@@ -6,12 +6,10 @@ from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
 
-from manifests.digest import Digest, UnsupportedAlgorithm
+from manifests.digest import HEX_LENGTHS, Digest, UnsupportedAlgorithm
 from registry.auth.access import may_pull
 from registry.http import actor, body, content_length, has_body, repository, storage, upload_range
 from storage.uploads import Upload
-
-ALGORITHMS = ("sha256", "sha512", "blake3")
 
 
 async def start_upload(request: Request) -> Response:
@@ -77,7 +75,7 @@ def _chunk_range(request: Request) -> tuple[int | None, int | None]:
 
 
 def _algorithm(value: str | None) -> str | None:
-    if value is not None and value not in ALGORITHMS:
+    if value is not None and value not in HEX_LENGTHS:
         raise UnsupportedAlgorithm(value)
     return value
 
