@@ -23,7 +23,8 @@ def sha256(data: bytes) -> str:
 
 def token(client: httpx.Client, user: str | None, password: str, *scopes: str) -> str:
     auth = (user, password) if user else None
-    params = [("service", SERVICE), *[("scope", s) for s in scopes]]
+    params: list[tuple[str, str | int | float | bool | None]] = [("service", SERVICE)]
+    params += [("scope", s) for s in scopes]
     response = client.get("/token", params=params, auth=auth)
     assert response.status_code == 200, response.text
     issued: str = response.json()["token"]

@@ -252,4 +252,5 @@ def write_oci_layout(directory: Path, tag: str) -> Path:
 def manifest_of(layout: Path) -> str:
     index = json.loads((layout / "index.json").read_text())
     digest = index["manifests"][0]["digest"].split(":")[1]
-    return (layout / "blobs" / "sha256" / digest).read_text()
+    text: str = (layout / "blobs" / "sha256" / digest).read_text()
+    return text

@@ -620,7 +620,7 @@ def _wait_for_socket(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
-                f"{process.args[0]} exited with {process.returncode}:\n{_file_tail(log)}"
+                f"{_program(process)} exited with {process.returncode}:\n{_file_tail(log)}"
             )
         if path.exists():
             with socket.socket(socket.AF_UNIX) as sock:
@@ -631,8 +631,14 @@ def _wait_for_socket(
                     pass
         time.sleep(0.2)
     raise RuntimeError(
-        f"{process.args[0]} did not listen on {path} within {timeout}s:\n{_file_tail(log)}"
+        f"{_program(process)} did not listen on {path} within {timeout}s:\n{_file_tail(log)}"
     )
+
+
+def _program(process: subprocess.Popen[bytes]) -> str:
+    args = process.args
+    first = args[0] if isinstance(args, list | tuple) else args
+    return os.fsdecode(first)  # type: ignore[arg-type]
 
 
 def _file_tail(path: Path, lines: int = 40) -> str:

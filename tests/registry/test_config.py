@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from registry.cli import build_parser, main
 from registry.config import ConfigError, Settings, load
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    parser: argparse.ArgumentParser = commands.choices["serve"]
+    return parser
 
 
 def test_flags_win_over_env_and_env_over_file(tmp_path: Path) -> None:
@@ -57,7 +68,7 @@ def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_help_documents_every_setting() -> None:
-    text = build_parser()._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
+    text = serve_parser().format_help()
     for name in (
         "--addr",
         "--data-dir",
@@ -78,7 +89,7 @@ def test_configuration_reference_lists_every_setting() -> None:
 def test_every_setting_has_a_variable_and_a_flag() -> None:
     from registry.config import SPECS, env_name, flag_name
 
-    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    serve = serve_parser()
     flags = {option for action in serve._actions for option in action.option_strings}
     for name, spec in SPECS.items():
         if spec.table:
