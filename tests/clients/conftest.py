@@ -2,8 +2,10 @@
 
 The tools come from `make clients` (scripts/setup-clients.sh): Go tools in
 $TOOLS_DIR/bin, the rest from Debian. A missing tool skips its test, or fails it
-under CI=true. Helpers (running commands with timeouts, the recording proxy,
-OCI layout generation) are in helpers.py.
+under CI=true. Beside the fixtures, by topic: commands.py (finding and running the
+tools), live_registry.py (the registry as clients address it), proxy.py (the
+recording proxy), images.py (OCI layouts to push) and engines.py (dockerd,
+containerd, podman).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,41 +21,40 @@ from typing import Any
 
 import pytest
 
-from . import helpers
-from .helpers import (
-    BIG_LAYER_SIZE,
-    CI,
-    OCI_INDEX,
+from . import live_registry
+from .commands import docker_cli, run, tool
+from .engines import (
     Containerd,
     Dockerd,
+    Podman,
+    containerd_config,
+    dockerd_command,
+    remove_engine_root,
+    running_daemon,
+    short_temp_dir,
+)
+from .images import (
+    BIG_LAYER_SIZE,
+    OCI_INDEX,
     MultiArchImage,
     OciImage,
     OciLayoutWriter,
-    Podman,
-    RecordingProxy,
-    Registry,
-    _stop,
-    _unmount_below,
-    _wait_for_socket,
     build_image,
-    containerd_config,
-    docker_cli,
     make_tar,
-    run,
-    tempfile_short,
-    tool,
 )
+from .live_registry import Registry
+from .proxy import RecordingProxy
 
 LiveServer = Any  # tests/conftest.py's LiveServer (host, data_dir, url)
 
 
 def _recorded(live_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Registry]:
     with RecordingProxy(live_server.host) as proxy:
-        helpers.current_registry = Registry(live_server, proxy.host, proxy)
+        live_registry.current_registry = Registry(live_server, proxy.host, proxy)
         try:
-            yield helpers.current_registry
+            yield live_registry.current_registry
         finally:
-            helpers.current_registry = None
+            live_registry.current_registry = None
             log = os.environ.get("ARTIFACT_STORE_CLIENTS_REQUEST_LOG")
             if log:
                 with open(log, "a") as f:
@@ -70,11 +70,11 @@ def registry(live_server: LiveServer, request: pytest.FixtureRequest) -> Iterato
     if os.environ.get("ARTIFACT_STORE_CLIENTS_RECORD") == "1":
         yield from _recorded(live_server, request)
         return
-    helpers.current_registry = Registry(live_server, live_server.host)
+    live_registry.current_registry = Registry(live_server, live_server.host)
     try:
-        yield helpers.current_registry
+        yield live_registry.current_registry
     finally:
-        helpers.current_registry = None
+        live_registry.current_registry = None
 
 
 @pytest.fixture
@@ -162,49 +162,18 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, live_server: LiveServer) -
     """A private dockerd (Debian docker.io): own data-root, exec-root, socket and pidfile; vfs;
     no iptables and no bridge. 127.0.0.0/8 is an insecure (plain-HTTP) registry range by
     default; the live server is also named with --insecure-registry."""
-    dockerd_bin = shutil.which("dockerd") or tool("dockerd")
+    binary = shutil.which("dockerd") or tool("dockerd")
     cli = docker_cli()
-    # A short path: the unix socket path must stay under 108 bytes.
-    root = Path(tempfile_short("dockerd"))
+    root = short_temp_dir("dockerd")
     sock = root / "docker.sock"
-    log = root / "dockerd.log"
     (root / "config").mkdir()
     (root / "daemon.json").write_text("{}")
-    cmd = [
-        dockerd_bin,
-        "--config-file", str(root / "daemon.json"),
-        "--data-root", str(root / "data"),
-        "--exec-root", str(root / "exec"),
-        "--pidfile", str(root / "docker.pid"),
-        "--host", f"unix://{sock}",
-        "--storage-driver=vfs",
-        "--iptables=false",
-        "--ip6tables=false",
-        "--ip-masq=false",
-        "--bridge=none",
-        "--insecure-registry", live_server.host,
-        "--log-level", "info",
-    ]  # fmt: skip
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        try:
-            _wait_for_socket(sock, process, log)
-        except RuntimeError as exc:
-            message = f"dockerd cannot run here: {exc}"
-            if CI:
-                pytest.fail(message)
-            pytest.skip(message)
+    command = dockerd_command(binary, root, sock, live_server.host)
+    with running_daemon("dockerd", command, sock, root) as log:
         env = {"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(root / "config")}
         daemon = Dockerd(cli, env, root, log)
         run([cli, "version"], env=env, timeout=60)
         yield daemon
-    finally:
-        _stop(process)
-        _unmount_below(root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -212,40 +181,21 @@ def containerd() -> Iterator[Containerd]:
     """A private containerd (Debian): own root, state, sockets and config; native snapshotter."""
     binary = tool("containerd")
     tool("ctr")
-    root = Path(tempfile_short("containerd"))
+    root = short_temp_dir("containerd")
     address = root / "containerd.sock"
-    log = root / "containerd.log"
     config = root / "config.toml"
     config.write_text(containerd_config(root, address))
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [binary, "--config", str(config), "--log-level", "info"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        try:
-            _wait_for_socket(address, process, log)
-        except RuntimeError as exc:
-            message = f"containerd cannot run here: {exc}"
-            if CI:
-                pytest.fail(message)
-            pytest.skip(message)
+    command = [binary, "--config", str(config), "--log-level", "info"]
+    with running_daemon("containerd", command, address, root) as log:
         yield Containerd(address, root, log)
-    finally:
-        _stop(process)
-        _unmount_below(root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def podman() -> Iterator[Podman]:
     """podman as root on its own vfs storage (no effect on the machine's containers)."""
     tool("podman")
-    root = Path(tempfile_short("podman"))
+    root = short_temp_dir("podman")
     (root / "tmp").mkdir()
     (root / "auth.json").write_text("{}")
     yield Podman(root)
-    _unmount_below(root)
-    shutil.rmtree(root, ignore_errors=True)
+    remove_engine_root(root)

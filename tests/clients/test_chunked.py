@@ -14,16 +14,10 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    RecordedRequest,
-    Registry,
-    build_image,
-    fetch_manifest,
-    run,
-    sha256_digest,
-    skopeo,
-    tool,
-)
+from .commands import run, skopeo, tool
+from .images import build_image, sha256_digest
+from .live_registry import Registry, fetch_manifest
+from .proxy import RecordedRequest
 
 pytestmark = pytest.mark.clients
 

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from .helpers import Containerd, MultiArchImage, OciImage, Registry, fetch_manifest, skopeo
+from .commands import skopeo
+from .engines import Containerd
+from .images import MultiArchImage, OciImage
+from .live_registry import Registry, fetch_manifest
 
 pytestmark = pytest.mark.clients
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import OciImage, Registry, http_get, run, skopeo, tool
+from .commands import run, skopeo, tool
+from .images import OciImage
+from .live_registry import Registry, http_get
 
 pytestmark = pytest.mark.clients
 

@@ -9,21 +9,11 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    MultiArchImage,
-    OciImage,
-    Podman,
-    Registry,
-    assert_blobs_not_resent,
-    fetch_manifest,
-    run,
-    sha256_digest,
-    skopeo,
-    tool,
-)
+from .commands import run, skopeo, tool
+from .engines import Podman
+from .images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, MultiArchImage, OciImage, sha256_digest
+from .live_registry import Registry, fetch_manifest
+from .proxy import assert_blobs_not_resent
 
 pytestmark = pytest.mark.clients
 

@@ -11,19 +11,11 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    Dockerd,
-    MultiArchImage,
-    OciImage,
-    Registry,
-    assert_blobs_not_resent,
-    fetch_manifest,
-    run,
-    skopeo,
-)
+from .commands import run, skopeo
+from .engines import Dockerd
+from .images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, MultiArchImage, OciImage
+from .live_registry import Registry, fetch_manifest
+from .proxy import assert_blobs_not_resent
 
 pytestmark = pytest.mark.clients
 

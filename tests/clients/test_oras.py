@@ -10,16 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from .helpers import (
-    OciImage,
-    Registry,
-    fetch_manifest,
-    http_get,
-    run,
-    run_json,
-    sha256_digest,
-    tool,
-)
+from .commands import run, run_json, tool
+from .images import OciImage, sha256_digest
+from .live_registry import Registry, fetch_manifest, http_get
 
 pytestmark = pytest.mark.clients
 

@@ -9,15 +9,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    MultiArchImage,
-    OciImage,
-    Registry,
-    fetch_manifest,
-    run,
-    sha256_digest,
-    tool,
-)
+from .commands import run, tool
+from .images import MultiArchImage, OciImage, sha256_digest
+from .live_registry import Registry, fetch_manifest
 
 pytestmark = pytest.mark.clients
 

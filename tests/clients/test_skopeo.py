@@ -8,18 +8,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    BIG_LAYER_SIZE,
-    OciImage,
-    Registry,
-    fetch_manifest,
-    file_digest,
-    http_get,
-    run,
-    sha256_digest,
-    skopeo,
-    tool,
-)
+from .commands import run, skopeo, tool
+from .images import BIG_LAYER_SIZE, OciImage, file_digest, sha256_digest
+from .live_registry import Registry, fetch_manifest, http_get
 
 pytestmark = pytest.mark.clients
 
