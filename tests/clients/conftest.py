@@ -3,9 +3,10 @@
 The tools come from `make clients` (scripts/setup-clients.sh): Go tools in
 $TOOLS_DIR/bin, the rest from Debian. A missing tool skips its test, or fails it
 under CI=true. Beside the fixtures, by topic: commands.py (finding and running the
-tools), live_registry.py (the registry as clients address it), proxy.py (the
-recording proxy), images.py (OCI layouts to push) and engines.py (dockerd,
-containerd, podman).
+tools), live_registry.py (the registry as clients address it), listings.py (its
+catalog and tags lists), proxy.py (the recording proxy), images.py (OCI layouts to
+push), engines.py (dockerd, containerd, podman), charts.py (Helm) and auth_server.py
+(a registry under Basic or token auth).
 """
 
 from __future__ import annotations

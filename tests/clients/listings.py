@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from .helpers import Registry, http_get
+from .live_registry import Registry, http_get
 
 
 def catalog(registry: Registry) -> list[str]:

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from .auth_server import AuthServer, auth_server
-from .helpers import OCI_MANIFEST, Registry, fetch_manifest, run, sha256_digest, tool
+from .commands import run, tool
+from .images import OCI_MANIFEST, sha256_digest
 from .listings import tags
+from .live_registry import Registry, fetch_manifest
 
 pytestmark = pytest.mark.clients
 

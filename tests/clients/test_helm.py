@@ -23,8 +23,10 @@ from .charts import (
     reported_digest,
     signing_key,
 )
-from .helpers import OCI_MANIFEST, Registry, fetch_manifest, file_digest, sha256_digest, tool
+from .commands import tool
+from .images import OCI_MANIFEST, file_digest, sha256_digest
 from .listings import catalog, tags
+from .live_registry import Registry, fetch_manifest
 
 pytestmark = pytest.mark.clients
 
