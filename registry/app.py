@@ -76,11 +76,13 @@ class ApiVersionHeader:
         await self.app(scope, await track_body(scope, receive), send_with_header)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
+    """The app; its lifespan opens storage (migrating first unless `migrate` is False)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.storage = await Storage.open(
-            Path(settings.data_dir), settings.metadata_url, settings.s3
+            Path(settings.data_dir), settings.metadata_url, settings.s3, migrate=migrate
         )
         try:
             yield

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 import types
@@ -30,6 +31,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 AUTH_MODES = ("none", "basic", "token")
 TOKEN_ALGORITHMS = ("ES256", "EdDSA")
 STORAGE_BACKENDS = ("filesystem", "s3")
+SERVERS = ("granian", "hypercorn")
+MAX_DEFAULT_WORKERS = 8  # beyond this the metadata database, not the CPU, is the limit
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True}
 BOOLEANS.update({"0": False, "false": False, "no": False, "off": False})
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -73,6 +76,16 @@ class Settings:
     )
     log_level: str = setting(
         "info", "debug, info, warning, error or critical (default info)", choices=LOG_LEVELS
+    )
+    server: str = setting(
+        "granian", "HTTP server: granian or hypercorn (default granian)", choices=SERVERS
+    )
+    workers: int | None = setting(
+        None,
+        "processes serving addr (default: one per CPU core this process may use, at most 8;"
+        " 1: a single process)",
+        minimum=1,
+        maximum=256,
     )
     tls_cert: Path | None = setting(
         None, "PEM certificate (chain) to serve HTTPS with; needs tls_key"
@@ -172,11 +185,24 @@ class Settings:
         )
 
     @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers is not None else default_workers()
+
+    @property
     def host_port(self) -> tuple[str, int]:
         host, sep, port = self.addr.rpartition(":")
         if not sep or not port.isdigit():
             raise ConfigError(f"addr must be HOST:PORT, got {self.addr!r}")
         return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on, at most MAX_DEFAULT_WORKERS."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call on this platform
+        usable = os.cpu_count() or 1
+    return max(1, min(usable, MAX_DEFAULT_WORKERS))
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

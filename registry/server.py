@@ -1,77 +1,60 @@
-"""Serve the app with Hypercorn (HTTP/1.1 and h2c; with TLS, HTTP/2 by ALPN) until SIGTERM
-or SIGINT."""
+"""`serve`: the start-up sequence, in the parent process, before any worker starts.
+
+  logging ─► (preflight) ─► migrations, once ─► auth files ─► the address, once ─► server
+                                                                                  │
+                granian: forks its workers (each binds addr with SO_REUSEPORT) ◄──┤
+                Hypercorn: serves the bound socket itself, or spawns workers ◄────┘
+                           that share it (registry/serving/supervisor.py)
+
+Workers open storage without migrating; SIGTERM or SIGINT to the parent stops them
+all gracefully; the exit status is 0 after such a stop.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
-import signal
-import sys
+from pathlib import Path
 
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
-
-from registry.app import create_app
+from registry.auth.setup import build as build_auth
 from registry.auth.setup import insecure_listen_warning
 from registry.config import Settings
+from registry.serving import listener, process
+from storage.database import default_url, migrate_url
 
 log = logging.getLogger("artifact-store")
 
 
-def hypercorn_config(settings: Settings) -> Config:
-    host, port = settings.host_port
-    config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.loglevel = settings.log_level.upper()
-    config.accesslog = "-" if settings.log_level == "debug" else None
-    config.errorlog = "-"
-    config.graceful_timeout = 10
-    config.keep_alive_timeout = 75
-    if settings.tls_cert is not None and settings.tls_key is not None:
-        config.certfile = str(settings.tls_cert)
-        config.keyfile = str(settings.tls_key)
-        config.alpn_protocols = ["h2", "http/1.1"]
-    return config
-
-
-async def _serve(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("artifact-store listening on %s, data in %s", settings.addr, settings.data_dir)
-    app = create_app(settings)
+def serve(settings: Settings) -> int:
+    process.prepare(settings)
+    # The start-up checks (preflight) belong here: once, before anything is bound.
+    revision = asyncio.run(migrate_url(_metadata_url(settings), Path(settings.data_dir)))
+    log.info("metadata schema at revision %s", revision)
+    build_auth(settings)  # reads the auth files, and creates the token key once for all
     warning = insecure_listen_warning(settings)
     if warning:
         log.warning("%s", warning)
-    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    return _run_server(settings)
 
 
-# mallopt(3) parameter: how many malloc arenas glibc may create.
-M_ARENA_MAX = -8
-
-
-def one_malloc_arena() -> None:
-    """Keep glibc to one malloc arena. Blob chunks are read and hashed in worker threads;
-    with an arena per thread, each arena keeps the megabyte buffers freed in it, which
-    with many concurrent downloads adds up to well over 100 MiB of resident memory."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
-
-
-def serve(settings: Settings) -> int:
-    one_malloc_arena()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+def _run_server(settings: Settings) -> int:
+    workers = settings.worker_count
+    log.info(
+        "artifact-store on %s (%s, %d worker%s), data in %s",
+        settings.addr,
+        settings.server,
+        workers,
+        "" if workers == 1 else "s",
+        settings.data_dir,
     )
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve(settings))
-    else:
-        uvloop.run(_serve(settings))
-    return 0
+    if settings.server == "granian":
+        from registry.serving import granian_server
+
+        return granian_server.run(settings, listener.check_free(settings))
+    from registry.serving import hypercorn_server
+
+    return hypercorn_server.run(settings, listener.bind(settings))
+
+
+def _metadata_url(settings: Settings) -> str:
+    return settings.metadata_url or default_url(Path(settings.data_dir))

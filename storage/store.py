@@ -29,11 +29,19 @@ class Storage:
 
     @classmethod
     async def open(
-        cls, data_dir: Path, metadata_url: str | None = None, s3: S3Config | None = None
+        cls,
+        data_dir: Path,
+        metadata_url: str | None = None,
+        s3: S3Config | None = None,
+        *,
+        migrate: bool = True,
     ) -> Storage:
+        """`migrate=False` where the schema is known current (a server's workers: their
+        parent migrated before it started them)."""
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         db = Database(metadata_url or default_url(data_dir))
-        await db.migrate()
+        if migrate:
+            await db.migrate()
         objects = await open_objects(data_dir, s3)
         blobs = BlobStore(db, objects)
         return cls(db, objects, blobs, UploadSessions(db, objects, blobs), ManifestStore(db, blobs))

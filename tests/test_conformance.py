@@ -1,4 +1,5 @@
-"""The official OCI distribution-spec conformance suites against a fresh artifact-store.
+"""The official OCI distribution-spec conformance suites against a fresh artifact-store,
+on each HTTP server, in one process and in two worker processes sharing one data dir.
 
 The suites are built by `make conformance-tools` (conformance/build.sh) into
 $TOOLS_DIR/bin; running and counting is shared with `make conformance` through
@@ -31,9 +32,17 @@ def _load_suites() -> ModuleType:
 suites = _load_suites()
 
 
+SERVED = [
+    pytest.param(server, workers, id=f"{server}-{workers}w")
+    for server in ("granian", "hypercorn")
+    for workers in (1, 2)
+]
+
+
 @pytest.mark.conformance
+@pytest.mark.parametrize(("server", "workers"), SERVED)
 @pytest.mark.parametrize("name", suites.SUITE_NAMES)
-def test_conformance_suite(name: str, tmp_path: Path) -> None:
+def test_conformance_suite(name: str, server: str, workers: int, tmp_path: Path) -> None:
     suite = suites.SUITES[name]
     if suite.find_binary() is None:
         message = f"{suite.binary} is not built: run `make conformance-tools` (needs Go)"
@@ -41,11 +50,11 @@ def test_conformance_suite(name: str, tmp_path: Path) -> None:
             pytest.fail(message)
         pytest.skip(message)
 
-    server = start_server(tmp_path / "data")
+    live = start_server(tmp_path / "data", "--server", server, "--workers", str(workers))
     try:
-        outcome = suites.run_suite(suite, server.url)
+        outcome = suites.run_suite(suite, live.url)
     finally:
-        stop_server(server)
+        stop_server(live)
 
     print(outcome.summary_line())
     assert outcome.failed == 0, (

@@ -9,12 +9,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
-    "storage": {"registry", "starlette", "hypercorn", "httpx"},
+    "storage": {"registry", "starlette", "hypercorn", "granian", "httpx"},
     "manifests": {
         "registry",
         "storage",
         "starlette",
         "hypercorn",
+        "granian",
         "httpx",
         "sqlalchemy",
         "aiofiles",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,19 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_workers_default_to_the_usable_cores_at_most_eight() -> None:
+    usable = len(os.sched_getaffinity(0))
+    assert load(None, {}, {}).worker_count == min(usable, 8)
+    assert load(None, {"ARTIFACT_STORE_WORKERS": "1"}, {}).worker_count == 1
+    assert load(None, {}, {"workers": "12"}).worker_count == 12
+    with pytest.raises(ConfigError, match="workers must be from 1"):
+        load(None, {"ARTIFACT_STORE_WORKERS": "0"}, {})
+
+
+def test_the_server_is_granian_unless_hypercorn_is_chosen() -> None:
+    assert load(None, {}, {}).server == "granian"
+    assert load(None, {"ARTIFACT_STORE_SERVER": "Hypercorn"}, {}).server == "hypercorn"
+    with pytest.raises(ConfigError, match="server must be one of granian, hypercorn"):
+        load(None, {"ARTIFACT_STORE_SERVER": "uvicorn"}, {})

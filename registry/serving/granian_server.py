@@ -1,0 +1,72 @@
+"""granian: HTTP/1.1 and h2c (prior knowledge; no Upgrade: h2c); with TLS, HTTP/2 by ALPN.
+
+granian manages its worker processes itself: it forks them after the parent has
+checked the address, each binds addr with SO_REUSEPORT (the kernel spreads new
+connections over them), a worker that dies is started again, and SIGTERM or
+SIGINT stops them all gracefully. Its Rust core parses HTTP, and full-blob GETs
+go out through the `http.response.pathsend` extension without passing through
+Python.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
+from granian.log import LogLevels
+from granian.server import Server
+
+from registry.config import Settings
+from registry.serving import process
+from registry.serving.listener import Address
+from registry.serving.worker import worker_app
+
+GRACEFUL_TIMEOUT = 10  # seconds a worker has to finish its requests at shutdown
+# granian's own records go to the root logger, in the format of every other line.
+LOG_CONFIG: dict[str, Any] = {
+    "formatters": {},
+    "handlers": {},
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    },
+}
+
+
+def run(settings: Settings, address: Address) -> int:
+    server = Server(
+        "registry.app:create_app",  # shown in logs only: workers take the app from the loader
+        address=address.ip,
+        port=address.port,
+        interface=Interfaces.ASGI,
+        workers=settings.worker_count,
+        loop=Loops.auto,  # uvloop where installed
+        http=HTTPModes.auto,
+        websockets=False,
+        log_level=LogLevels(settings.log_level),
+        log_dictconfig=LOG_CONFIG,
+        log_access=settings.log_level == "debug",  # as Hypercorn's: path only, no query
+        respawn_failed_workers=True,
+        workers_kill_timeout=GRACEFUL_TIMEOUT,
+        **_tls(settings),
+    )
+    server.serve(target_loader=functools.partial(_worker, settings), wrap_loader=False)
+    return 0
+
+
+def _worker(settings: Settings) -> Any:
+    """Run in each worker process before it serves."""
+    process.prepare(settings)
+    return worker_app(settings)
+
+
+def _tls(settings: Settings) -> dict[str, Any]:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return {}
+    return {
+        "ssl_cert": Path(settings.tls_cert),
+        "ssl_key": Path(settings.tls_key),
+        "ssl_protocol_min": SSLProtocols.tls12,  # as Hypercorn and Go clients accept
+    }

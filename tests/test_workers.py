@@ -1,0 +1,192 @@
+"""Worker processes on both HTTP servers, as real processes: the address bound once, one
+migration, a crashed worker replaced, every worker stopped by SIGTERM, HTTP/2 in
+clear text and over TLS."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from threading import Thread
+
+import httpx
+import pytest
+
+from tests.auth.helpers import make_certificates
+from tests.auth.helpers import start as start_tls
+from tests.conftest import LiveServer, start_server, stop_server
+
+SERVERS = ["granian", "hypercorn"]
+EXE = str(Path(sys.executable).parent / "artifact-store")
+
+
+def serve(data_dir: Path, server: str, workers: int) -> LiveServer:
+    return start_server(data_dir, "--server", server, "--workers", str(workers))
+
+
+@pytest.fixture(params=SERVERS)
+def two_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    server = serve(tmp_path / "data", request.param, 2)
+    wait_for(lambda: len(workers_of(server)) == 2)
+    yield server
+    stop_server(server)
+
+
+def workers_of(server: LiveServer) -> list[int]:
+    """The pids of the server process's children: its workers."""
+    assert server.process is not None
+    pid = server.process.pid
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return sorted(found)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.1)
+
+
+def push(url: str, repo: str, data: bytes, client: httpx.Client | None = None) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    response = (client or httpx).post(
+        f"{url}/v2/{repo}/blobs/uploads/?digest={digest}", content=data
+    )
+    assert response.status_code == 201, response.text
+    return digest
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_an_address_in_use_is_one_line_and_status_2(server: str, tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        argv = [EXE, "serve", "--addr", addr, "--data-dir", str(tmp_path / "data")]
+        done = subprocess.run(
+            [*argv, "--server", server, "--workers", "2"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "cannot listen" in line]
+    assert errors == [f"artifact-store: cannot listen on {addr}: Address already in use"]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_second_registry_cannot_share_the_port_of_a_running_one(
+    two_workers: LiveServer, tmp_path: Path
+) -> None:
+    """granian's workers bind with SO_REUSEPORT; the parent's check binds without it."""
+    for server in SERVERS:
+        argv = [EXE, "serve", "--addr", two_workers.host, "--data-dir", str(tmp_path / server)]
+        done = subprocess.run([*argv, "--server", server], capture_output=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+
+
+def test_migrations_run_once_before_the_workers_start(tmp_path: Path) -> None:
+    server = serve(tmp_path / "data", "granian", 3)
+    stop_server(server)
+    log = (tmp_path / "data.log").read_text()
+    assert log.count("Running upgrade  -> 0001") == 1
+    assert log.index("Running upgrade") < log.index("Spawning worker-1")
+
+
+def test_one_hypercorn_worker_is_the_server_process_itself(tmp_path: Path) -> None:
+    server = serve(tmp_path / "data", "hypercorn", 1)
+    try:
+        assert workers_of(server) == []
+        assert httpx.get(f"{server.url}/v2/").status_code == 200
+    finally:
+        stop_server(server)
+
+
+def test_a_worker_that_dies_is_replaced(two_workers: LiveServer) -> None:
+    first = workers_of(two_workers)
+    os.kill(first[0], signal.SIGKILL)
+    wait_for(lambda: len(workers_of(two_workers)) == 2 and first[0] not in workers_of(two_workers))
+    assert first[1] in workers_of(two_workers)
+    with httpx.Client() as client:  # new connections, whichever worker they reach
+        for number in range(10):
+            push(two_workers.url, "replaced/repo", b"after the crash %d" % number, client)
+
+
+def test_sigterm_stops_every_worker_after_its_requests(two_workers: LiveServer) -> None:
+    assert two_workers.process is not None
+    workers = workers_of(two_workers)
+    data = os.urandom(2_000_000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    sent_first = []
+
+    def body() -> Iterator[bytes]:
+        yield data[:1_000_000]
+        sent_first.append(True)
+        time.sleep(1)
+        yield data[1_000_000:]
+
+    with httpx.Client(timeout=30) as client:
+        location = client.post(f"{two_workers.url}/v2/stopping/blobs/uploads/").headers["Location"]
+        request = client.build_request(
+            "PUT",
+            f"{two_workers.url}{location}?digest={digest}",
+            content=body(),
+            headers={"Content-Length": str(len(data))},
+        )
+        stopper = _after(lambda: bool(sent_first), two_workers.process.send_signal, signal.SIGTERM)
+        response = client.send(request)
+        stopper.join()
+    assert response.status_code == 201, response.text
+    assert two_workers.process.wait(timeout=30) == 0
+    assert not [pid for pid in workers if alive(pid)]
+
+
+def _after(condition: Callable[[], bool], action: Callable[[int], None], arg: int) -> Thread:
+    def run() -> None:
+        wait_for(condition)
+        action(arg)
+
+    thread = Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_http2_in_clear_text(server: str, tmp_path: Path) -> None:
+    live = serve(tmp_path / "data", server, 2)
+    try:
+        with httpx.Client(http1=False, http2=True) as client:
+            digest = push(live.url, "h2c/repo", b"over h2c", client)
+            response = client.get(f"{live.url}/v2/h2c/repo/blobs/{digest}")
+        assert (response.http_version, response.content) == ("HTTP/2", b"over h2c")
+    finally:
+        stop_server(live)
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_tls_with_http2_by_alpn(server: str, tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path / "tls")
+    live = start_tls(tmp_path / "data", None, "--server", server, certificates=certificates)
+    try:
+        with live.client(http2=True) as client:
+            digest = push(live.url, "tls/repo", b"over TLS", client)
+            pulled = client.get(f"/v2/tls/repo/blobs/{digest}")
+        assert (pulled.http_version, pulled.content) == ("HTTP/2", b"over TLS")
+        with live.client() as client:
+            assert client.get("/v2/").http_version == "HTTP/1.1"
+    finally:
+        live.stop()
