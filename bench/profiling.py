@@ -42,7 +42,9 @@ def py_spy(pid: int, output: Path) -> AbstractContextManager[None]:
 def _recording(pid: int, output: Path) -> Iterator[None]:
     # Blocking samples with native frames: where C code (hashing, copies, the uvloop loop)
     # spends the time, and idle threads told apart from busy ones.
-    argv = [PY_SPY, "record", "--pid", str(pid), "--format", "raw", "--threads", "--native"]
+    # --subprocesses: the worker processes, where the requests are served.
+    argv = [PY_SPY, "record", "--pid", str(pid), "--subprocesses", "--format", "raw"]
+    argv += ["--threads", "--native"]
     argv += ["--rate", str(RATE), "--output", str(output)]
     with open(output.with_suffix(".log"), "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.runner import Outcome, Plan, Sample
-from bench.servers import REFERENCE, SUBJECT
+from bench.servers import REFERENCE, SUBJECT, Peer
 from bench.workloads import Metric, Workload
 
 DOCS_BEGIN = "<!-- bench:begin -->"
@@ -85,15 +85,17 @@ def summarize(samples: list[Sample], workloads: tuple[Workload, ...], keys: list
     }
 
 
-def ratios(samples: list[Sample], workloads: tuple[Workload, ...], keys: list[str]) -> Any:
+def ratios(samples: list[Sample], workloads: tuple[Workload, ...], peers: list[Peer]) -> Any:
+    """Per peer, over the workloads it runs."""
     measured = _measured(samples)
     return {
-        peer: {
-            w.name: {m.name: paired_ratio(measured, w.name, m.name, peer) for m in w.metrics}
+        peer.key: {
+            w.name: {m.name: paired_ratio(measured, w.name, m.name, peer.key) for m in w.metrics}
             for w in workloads
+            if peer.runs(w.name)
         }
-        for peer in keys
-        if peer != SUBJECT
+        for peer in peers
+        if peer.key != SUBJECT
     }
 
 
@@ -117,7 +119,11 @@ def targets(summary: Any, ratio_table: Any, workloads: tuple[Workload, ...]) -> 
 def _target_row(workload: str, metric: Metric, summary: Any, ratio_table: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"workload": workload, "metric": metric.name}
     row["target"] = target_text(metric)
-    row["ratios"] = {peer: table[workload][metric.name] for peer, table in ratio_table.items()}
+    row["ratios"] = {
+        peer: table[workload][metric.name]
+        for peer, table in ratio_table.items()
+        if workload in table
+    }
     own = summary[workload][metric.name].get(SUBJECT)
     ratio = row["ratios"].get(REFERENCE)
     if metric.limit is not None:
@@ -172,9 +178,10 @@ def _filesystem(path: Path) -> str:
 
 
 def build(plan: Plan, outcome: Outcome, mode: str) -> dict[str, Any]:
-    keys = [p.key for p in plan.peers if p.key not in outcome.missing]
+    present = [p for p in plan.peers if p.key not in outcome.missing]
+    keys = [p.key for p in present]
     summary = summarize(outcome.samples, plan.workloads, keys)
-    ratio_table = ratios(outcome.samples, plan.workloads, keys)
+    ratio_table = ratios(outcome.samples, plan.workloads, present)
     started = datetime.datetime.fromtimestamp(outcome.started, datetime.UTC)
     return {
         "schema": 1,
@@ -184,7 +191,8 @@ def build(plan: Plan, outcome: Outcome, mode: str) -> dict[str, Any]:
         "machine": {**machine(plan.work_parent), "loadavg_at_end": list(os.getloadavg())},
         "settings": {"rounds": plan.rounds, "warmup": plan.warmup, "sizes": asdict(plan.sizes)},
         "cpu_sharing": CPU_SHARING,
-        "servers": keys,
+        "servers": [p.key for p in present if p.workers is None],
+        "scaling": {p.key: p.workers for p in present if p.workers is not None},
         "reference": REFERENCE,
         "profiled": plan.profiler is not None,
         **outcome.as_json(),
@@ -232,6 +240,7 @@ def markdown(result: dict[str, Any], workloads: tuple[Workload, ...]) -> str:
             _figures_table(result, workloads),
             _targets_table(result),
             _cpu_markdown(result, workloads),
+            *([_scaling_markdown(result, workloads)] if result["scaling"] else []),
         ]
     )
 
@@ -334,6 +343,36 @@ def _cpu_markdown(result: dict[str, Any], workloads: tuple[Workload, ...]) -> st
             )
         lines.append(f"| {w.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _scaling_markdown(result: dict[str, Any], workloads: tuple[Workload, ...]) -> str:
+    """The first figure of each workload the worker columns ran, with the server's cores."""
+    scaling: dict[str, int] = result["scaling"]
+    lines = [
+        f"{SUBJECT} with 1, 2 and 4 worker processes (figure, then the cores the server used):",
+        "",
+        "| workload | figure | " + " | ".join(f"{n} worker(s)" for n in scaling.values()) + " |",
+        "|---|---|" + "---|" * len(scaling),
+    ]
+    for w in workloads:
+        if w.name not in result["summary"] or not _ran_scaling(result, w.name):
+            continue
+        metric = w.metrics[0]
+        cells = [_scaling_cell(result, w.name, metric.name, key) for key in scaling]
+        lines.append(f"| {w.name} | {metric.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ran_scaling(result: dict[str, Any], workload: str) -> bool:
+    return any(result["cpu"][workload].get(key) for key in result["scaling"])
+
+
+def _scaling_cell(result: dict[str, Any], workload: str, metric: str, key: str) -> str:
+    found = result["summary"][workload][metric].get(key)
+    used = result["cpu"][workload].get(key)
+    if found is None or used is None:
+        return "ERR"
+    return f"{number(found['median'])} ±{found['spread_pct']:.0f}% ({used['server_cores']:.2f})"
 
 
 # --- files --------------------------------------------------------------------------------

@@ -129,6 +129,8 @@ def _rounds(plan: Plan, targets: list[Target]) -> list[Sample]:
     for number in range(0 if plan.warmup else 1, plan.rounds + 1):
         for workload in plan.workloads:
             for target in targets[number % len(targets) :] + targets[: number % len(targets)]:
+                if not target.server.peer.runs(workload.name):
+                    continue
                 target.round = number
                 broken = failed_prepare.get((workload.name, target.server.key))
                 samples.append(_sample(plan, workload, target, broken))
@@ -139,7 +141,7 @@ def _prepare(plan: Plan, targets: list[Target]) -> dict[tuple[str, str], str]:
     failed = {}
     for workload in plan.workloads:
         for target in targets:
-            if workload.prepare is None:
+            if workload.prepare is None or not target.server.peer.runs(workload.name):
                 continue
             try:
                 workload.prepare(target)

@@ -21,6 +21,11 @@ import httpx
 
 REFERENCE = "distribution-2.8.2"
 SUBJECT = "artifact-store"
+# The same registry on the other server it supports, and with 1, 2 and 4 worker processes
+# on the request-rate workloads (how throughput grows with cores).
+OTHER_SERVER = "artifact-store-hypercorn"
+SCALING_WORKERS = (1, 2, 4)
+REQUEST_RATE = ("small-blobs", "manifest-get", "manifest-head", "tags-list")
 TOOLS_BIN = Path(os.environ.get("TOOLS_DIR", Path.home() / ".cache" / "artifact-store")) / "bin"
 
 DISTRIBUTION_CONFIG = """\
@@ -48,6 +53,11 @@ class Peer:
     argv: Callable[[str, str, Path], list[str]]  # (binary, addr, data dir) -> command
     version_argv: tuple[str, ...]
     quiet: bool = False  # logs every request whatever it is told: send the log to /dev/null
+    workloads: tuple[str, ...] | None = None  # the workloads it runs; None: every one
+    workers: int | None = None  # set on the artifact-store columns of the scaling table
+
+    def runs(self, workload: str) -> bool:
+        return self.workloads is None or workload in self.workloads
 
     def find(self) -> str | None:
         return shutil.which(self.binary) or shutil.which(self.binary, path=str(TOOLS_BIN))
@@ -72,16 +82,37 @@ def _crane(binary: str, addr: str, data: Path) -> list[str]:
     return [binary, "registry", "serve", "--address", addr]  # in memory, as the protocol says
 
 
-def _artifact_store(binary: str, addr: str, data: Path) -> list[str]:
-    # Defaults otherwise; warning level as for every server (no access log at any level but debug).
-    return [binary, "serve", "--addr", addr, "--data-dir", str(data), "--log-level", "warning"]
+def _artifact_store(*options: str) -> Callable[[str, str, Path], list[str]]:
+    def argv(binary: str, addr: str, data: Path) -> list[str]:
+        # Defaults but `options`; warning level as for every server (no access log).
+        serve = [binary, "serve", "--addr", addr, "--data-dir", str(data)]
+        return [*serve, "--log-level", "warning", *options]
+
+    return argv
 
 
+def scaling_key(workers: int) -> str:
+    return f"{SUBJECT}-{workers}w"
+
+
+ARTIFACT_STORE = str(Path(sys.executable).parent / "artifact-store")
 PEERS = (
     Peer(REFERENCE, "docker-registry", _distribution, ("--version",)),
     Peer("distribution-v3", "registry-v3", _distribution, ("--version",)),
     Peer("crane", "crane", _crane, ("version",), quiet=True),
-    Peer(SUBJECT, str(Path(sys.executable).parent / "artifact-store"), _artifact_store, ()),
+    Peer(SUBJECT, ARTIFACT_STORE, _artifact_store(), ()),
+    Peer(OTHER_SERVER, ARTIFACT_STORE, _artifact_store("--server", "hypercorn"), ()),
+    *(
+        Peer(
+            scaling_key(n),
+            ARTIFACT_STORE,
+            _artifact_store("--workers", str(n)),
+            (),
+            workloads=REQUEST_RATE,
+            workers=n,
+        )
+        for n in SCALING_WORKERS
+    ),
 )
 
 

@@ -19,7 +19,14 @@ import sys
 
 import pytest
 
-from bench.servers import PEERS, SUBJECT, TOOLS_BIN
+from bench.servers import (
+    PEERS,
+    REQUEST_RATE,
+    SCALING_WORKERS,
+    SUBJECT,
+    TOOLS_BIN,
+    scaling_key,
+)
 from bench.workloads import WORKLOADS
 from tests.conftest import ROOT
 
@@ -36,6 +43,14 @@ def missing_tools() -> list[str]:
 
 def present_peers() -> list[str]:
     return [peer.key for peer in PEERS if peer.find() is not None]
+
+
+def table_peers() -> list[str]:
+    """The columns of the main table: every peer but the worker-scaling columns."""
+    return [key for key in present_peers() if BY_KEY[key].workers is None]
+
+
+BY_KEY = {peer.key: peer for peer in PEERS}
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +77,10 @@ def test_every_cell_of_the_json_is_filled(smoke_run: tuple[str, dict[str, object
     keys = present_peers()
     summary = result["summary"]
     assert isinstance(summary, dict)
-    assert (result["servers"], result["errors"]) == (keys, [])
+    assert (result["servers"], result["errors"]) == (table_peers(), [])
     for workload in WORKLOADS:
         for metric in workload.metrics:
-            for key in keys:
+            for key in [k for k in keys if BY_KEY[k].runs(workload.name)]:
                 cell = summary[workload.name][metric.name][key]
                 assert cell is not None, (workload.name, metric.name, key)
                 assert math.isfinite(cell["median"]) and cell["n"] == 1
@@ -79,8 +94,10 @@ def test_artifact_store_has_a_ratio_to_every_peer(
     ratios = result["ratios"]
     assert isinstance(ratios, dict)
     assert sorted(ratios) == sorted(key for key in present_peers() if key != SUBJECT)
-    for table in ratios.values():
-        for workload in WORKLOADS:
+    for key, table in ratios.items():
+        ran = [w for w in WORKLOADS if BY_KEY[key].runs(w.name)]
+        assert sorted(table) == sorted(w.name for w in ran)
+        for workload in ran:
             for metric in workload.metrics:
                 assert table[workload.name][metric.name] is not None
     targets = result["targets"]
@@ -92,6 +109,16 @@ def cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
+def table_rows(lines: list[str], header: str) -> list[list[str]]:
+    """The rows under `header`, up to the blank line that ends its table."""
+    rows = []
+    for line in lines[lines.index(header) + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append(cells(line))
+    return rows
+
+
 @pytest.mark.clients
 def test_the_printed_table_has_every_workload_and_server(
     smoke_run: tuple[str, dict[str, object]],
@@ -99,11 +126,25 @@ def test_the_printed_table_has_every_workload_and_server(
     table, _ = smoke_run
     lines = table.splitlines()
     header = next(line for line in lines if line.startswith("| workload | figure"))
-    assert cells(header)[2:] == present_peers()
-    rows = [cells(line) for line in lines if line.startswith("| ") and "±" in line]
+    assert cells(header)[2:] == table_peers()
+    rows = table_rows(lines, header)
     assert [row[:2] for row in rows] == [
         [w.name, f"{m.name} {'↑' if m.higher_is_better else '↓'}"]
         for w in WORKLOADS
         for m in w.metrics
     ]
-    assert all(len(row) == 2 + len(present_peers()) and "ERR" not in row for row in rows)
+    assert all(len(row) == 2 + len(table_peers()) and "ERR" not in row for row in rows)
+
+
+@pytest.mark.clients
+def test_the_workers_table_has_each_request_rate_workload(
+    smoke_run: tuple[str, dict[str, object]],
+) -> None:
+    table, result = smoke_run
+    assert result["scaling"] == {scaling_key(n): n for n in SCALING_WORKERS}
+    lines = table.splitlines()
+    header = next(line for line in lines if "1 worker(s)" in line)
+    assert cells(header) == ["workload", "figure", "1 worker(s)", "2 worker(s)", "4 worker(s)"]
+    rows = table_rows(lines, header)
+    assert [row[0] for row in rows] == list(REQUEST_RATE)
+    assert all("ERR" not in row and len(row) == 5 for row in rows)
