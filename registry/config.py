@@ -37,6 +37,15 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 MASK = "***"
+MAX_PORT = 65535
+# The metadata databases the registry speaks to, and the drivers it has.
+METADATA_SCHEMES = (
+    "sqlite",
+    "sqlite+pysqlite",
+    "sqlite+aiosqlite",
+    "postgresql",
+    "postgresql+asyncpg",
+)
 # Where a setting's value came from, weakest first: each later source wins.
 SOURCES = ("default", "file", "environment", "flag")
 
@@ -183,7 +192,7 @@ class Settings:
     @property
     def host_port(self) -> tuple[str, int]:
         host, sep, port = self.addr.rpartition(":")
-        if not sep or not port.isdigit():
+        if not sep or not port.isascii() or not port.isdigit() or int(port) > MAX_PORT:
             raise ConfigError(
                 f"addr must be HOST:PORT, got {self.addr!r}; write it as 0.0.0.0:5000"
             )
@@ -290,9 +299,36 @@ def _build(values: dict[str, Any]) -> Settings:
     settings = Settings(**values)
     settings.host_port  # noqa: B018 - validates addr early
     _check_auth(settings)
+    _check_urls(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
         raise ConfigError("storage = s3 needs s3_bucket; set s3_bucket, or storage = filesystem")
     return settings
+
+
+def _check_urls(settings: Settings) -> None:
+    """The URLs a backend is reached by, in a form it can use; passwords never echoed."""
+    url = settings.metadata_url
+    if url is not None and not _url_fits(url, METADATA_SCHEMES):
+        raise ConfigError(
+            f"metadata_url must be a postgresql:// or sqlite:/// URL, got"
+            f" {_url_without_password(url)!r}; write it as"
+            " postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+        )
+    endpoint = settings.s3_endpoint_url
+    if endpoint is not None and not _url_fits(endpoint, ("http", "https"), needs_host=True):
+        raise ConfigError(
+            f"s3_endpoint_url must be an http:// or https:// URL, got"
+            f" {_url_without_password(endpoint)!r}; write it as https://HOST[:PORT]"
+        )
+
+
+def _url_fits(url: str, schemes: tuple[str, ...], needs_host: bool = False) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme.lower() in schemes and (parts.hostname is not None or not needs_host)
 
 
 def _check_auth(settings: Settings) -> None:

@@ -38,11 +38,28 @@ def test_defaults() -> None:
     [
         pytest.param({"ARTIFACT_STORE_ADDR": "nohost"}, "HOST:PORT", id="bad-addr"),
         pytest.param({"ARTIFACT_STORE_LOG_LEVEL": "loud"}, "log_level", id="bad-level"),
+        pytest.param({"ARTIFACT_STORE_ADDR": "127.0.0.1:70000"}, "HOST:PORT", id="port-too-big"),
+        pytest.param(
+            {"ARTIFACT_STORE_METADATA_URL": "postgres://app:hunter2@db/registry"},
+            r"metadata_url must be a postgresql:// or sqlite:/// URL, got 'postgres://app:\*\*\*@",
+            id="metadata-url-scheme",
+        ),
+        pytest.param(
+            {"ARTIFACT_STORE_METADATA_URL": "postgresql://app@db:port/registry"},
+            "metadata_url must be",
+            id="metadata-url-port",
+        ),
+        pytest.param(
+            {"ARTIFACT_STORE_S3_ENDPOINT_URL": "seaweedfs:8333"},
+            "s3_endpoint_url must be an http:// or https:// URL",
+            id="s3-endpoint",
+        ),
     ],
 )
 def test_bad_settings(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as raised:
         load(None, env, {})
+    assert "hunter2" not in str(raised.value) and "; " in str(raised.value)
 
 
 def test_unknown_key_in_file(tmp_path: Path) -> None:
