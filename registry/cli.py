@@ -16,6 +16,8 @@ from registry.version import package_version
 
 COMMANDS: list[Command] = [serve.COMMAND, check.COMMAND, migrate.COMMAND]
 
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
+
 DESCRIPTION = """\
 artifact-store: an OCI distribution registry.
 
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(exc, CONFIGURATION, settings.log_level == "debug")
     except StartupError as exc:
         return _failed(exc, exc.status, settings.log_level == "debug")
+    except KeyboardInterrupt:  # Ctrl-C while starting (waiting for the database, say)
+        return INTERRUPTED
 
 
 def _failed(exc: Exception, status: int, debug: bool = False) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -129,16 +130,19 @@ async def migrate_url(url: str, data_dir: Path, progress: Progress = SILENT) -> 
         await database.close()
 
 
-def revisions() -> list[str]:
+@functools.cache
+def revisions() -> tuple[str, ...]:
     """The revisions this version carries, oldest first (one linear chain)."""
-    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
+    return tuple(script.revision for script in reversed(list(_scripts().walk_revisions())))
 
 
 def schema_state(current: str | None) -> SchemaState:
     chain = revisions()
-    known = current is None or current in chain
-    pending = chain[chain.index(current) + 1 :] if current in chain else chain if known else []
-    return SchemaState(current, chain[-1], tuple(pending), known)
+    if current is None:
+        return SchemaState(None, chain[-1], chain, True)
+    if current not in chain:
+        return SchemaState(current, chain[-1], (), False)
+    return SchemaState(current, chain[-1], chain[chain.index(current) + 1 :], True)
 
 
 class Database:

@@ -11,7 +11,7 @@ from registry.auth.htpasswd import parse_htpasswd
 from registry.auth.keys import parse_public_keys, parse_signing_key
 from registry.auth.setup import KEY_FILE
 from registry.config import ConfigError, Settings
-from registry.preflight.failure import CONFIGURATION, StartupError, path_error
+from registry.preflight.failure import CONFIGURATION, StartupError, check_creatable, path_error
 
 T = TypeVar("T")
 
@@ -38,6 +38,7 @@ def _check(settings: Settings) -> str:
 def _signing_key(settings: Settings) -> str:
     path = settings.auth_token_key or Path(settings.data_dir) / KEY_FILE
     if not path.exists():
+        check_creatable("auth_token_key", path)
         return f"signing key {path} is created at the first start"
     _parsed("auth_token_key", path, parse_signing_key)
     return f"signing key {path}"

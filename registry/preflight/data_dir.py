@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from registry.config import Settings
-from registry.preflight.failure import path_error
+from registry.preflight.failure import check_creatable, path_error
 from registry.units import format_size
 
 PROBE = b"artifact-store start-up probe\n"
@@ -51,12 +51,7 @@ def _inspect(path: Path, held: list[str]) -> str:
         return _probed(path, held)
     if path.exists():
         raise path_error("data_dir", path, FileExistsError(errno.EEXIST, "File exists"))
-    parent = _nearest_existing(path)
-    if not parent.is_dir():
-        raise path_error("data_dir", path, NotADirectoryError(errno.ENOTDIR, "Not a directory"))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        denied = PermissionError(errno.EACCES, "Permission denied")
-        raise path_error("data_dir", path, denied, f"cannot create it in {parent}")
+    check_creatable("data_dir", path)
     return f"{path} does not exist yet; serve creates it"
 
 
@@ -81,10 +76,3 @@ def _write_probe(path: Path) -> None:
     finally:
         os.close(fd)
         probe.unlink(missing_ok=True)
-
-
-def _nearest_existing(path: Path) -> Path:
-    for parent in path.absolute().parents:
-        if parent.exists():
-            return parent
-    return Path("/")

@@ -79,6 +79,18 @@ def path_error(subject: str, path: Path, exc: OSError, doing: str = "") -> Start
     return StartupError(f"{subject} {path}", f"{doing}: {found}" if doing else found, fix, status)
 
 
+def check_creatable(subject: str, path: Path) -> None:
+    """A path that does not exist yet can be made: its nearest existing directory lets us in."""
+    parent = next((p for p in path.absolute().parents if p.exists()), Path("/"))
+    if not parent.is_dir():
+        denied: OSError = NotADirectoryError(errno.ENOTDIR, "Not a directory")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        denied = PermissionError(errno.EACCES, "Permission denied")
+    else:
+        return
+    raise path_error(subject, path, denied, f"cannot create it in {parent}")
+
+
 def cause(exc: BaseException) -> str:
     """The innermost reason behind an exception, as a short text."""
     while exc.__cause__ is not None:

@@ -20,7 +20,9 @@ from registry.preflight import (
     bind_error,
     database,
     inspect,
+    preflight,
 )
+from tests.auth.helpers import write_htpasswd
 from tests.conftest import free_port
 
 
@@ -82,3 +84,19 @@ def test_a_schema_newer_than_this_version_is_named(tmp_path: Path) -> None:
     assert not checked.ok and "revision 9999, which artifact-store" in checked.detail
     with pytest.raises(StartupError, match="at revision 9999, which a newer version wrote"):
         asyncio.run(database.prepare(settings))
+
+
+def test_a_signing_key_that_cannot_be_created_fails_before_the_start(tmp_path: Path) -> None:
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "pw"})
+    (tmp_path / "a-file").write_text("")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        auth="token",
+        auth_htpasswd=htpasswd,
+        auth_token_key=tmp_path / "a-file" / "key.pem",
+    )
+    auth = {finding.name: finding for finding in inspect(settings)}["auth"]
+    assert auth.error is not None and auth.error.status == CONFIGURATION
+    assert auth.detail.startswith(f"auth_token_key {tmp_path}/a-file/key.pem: cannot create it")
+    with pytest.raises(StartupError, match="auth_token_key"):
+        preflight(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import signal
 import socket
 import subprocess
 import uuid
@@ -245,3 +246,18 @@ def test_debug_shows_the_traceback_too(scene: Scene) -> None:
     assert result.returncode == CONFIGURATION
     assert "Traceback" in result.stderr and "FileExistsError" in result.stderr
     assert result.stderr.splitlines()[-1].startswith(f"artifact-store: data_dir {scene.data_dir}")
+
+
+def test_ctrl_c_while_waiting_for_the_database_ends_quietly(tmp_path: Path) -> None:
+    url = f"postgresql://registry:secret@127.0.0.1:{free_port()}/registry"
+    args = ["serve", "--addr", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data")]
+    args += ["--metadata-url", url, "--metadata-connect-timeout", "10m"]
+    process = subprocess.Popen(
+        [cli_process.executable(), *args], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline().decode()  # the first failed attempt: it is waiting
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=30)[1].decode()
+    assert "attempt 1" in first and process.returncode == 130
+    assert "Traceback" not in rest, rest
