@@ -10,12 +10,14 @@ import logging
 import signal
 import sys
 
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
 
 from registry.app import create_app
 from registry.auth.setup import insecure_listen_warning
 from registry.config import Settings
+from registry.preflight import bind_error, preflight
 
 log = logging.getLogger("artifact-store")
 
@@ -36,17 +38,27 @@ def hypercorn_config(settings: Settings) -> Config:
     return config
 
 
+def bound_sockets(config: Config, addr: str) -> Sockets:
+    """The listening sockets, bound before the app starts; a failure is a StartupError."""
+    try:
+        return config.create_sockets()
+    except OSError as exc:
+        raise bind_error(exc, addr) from exc
+
+
 async def _serve(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    config = hypercorn_config(settings)
+    sockets = bound_sockets(config, settings.addr)
     log.info("artifact-store listening on %s, data in %s", settings.addr, settings.data_dir)
-    app = create_app(settings)
+    app = wrap_app(create_app(settings), config.wsgi_max_body_size, None)  # type: ignore[arg-type]
     warning = insecure_listen_warning(settings)
     if warning:
         log.warning("%s", warning)
-    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await worker_serve(app, config, sockets=sockets, shutdown_trigger=stop.wait)
 
 
 # mallopt(3) parameter: how many malloc arenas glibc may create.
@@ -68,6 +80,7 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    preflight(settings)
     try:
         import uvloop
     except ImportError:

@@ -9,7 +9,10 @@ StorageError
 ├── ManifestBlobUnknown    a manifest references content the repository lacks
 ├── ManifestRejected       the manifest parses but cannot be stored (detail says why)
 ├── NameUnknown            the repository does not exist
+├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
+    ├── CredentialsRefused the backend refuses this registry's credentials
+    └── StoreMissing       the bucket or database the settings name does not exist
 """
 
 from __future__ import annotations
@@ -58,4 +61,16 @@ class NameUnknown(StorageError):
 
 
 class Unavailable(StorageError):
+    pass
+
+
+class CredentialsRefused(Unavailable):
+    pass
+
+
+class StoreMissing(Unavailable):
+    pass
+
+
+class SchemaError(StorageError):
     pass

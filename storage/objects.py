@@ -79,6 +79,14 @@ class PresignedReads(Protocol):
 
 
 @runtime_checkable
+class Bucketed(Protocol):
+    """A backend whose objects live in a bucket that may be missing or closed to us: S3."""
+
+    async def check_bucket(self) -> None:
+        """StoreMissing, CredentialsRefused or Unavailable when the bucket cannot be used."""
+
+
+@runtime_checkable
 class Closing(Protocol):
     async def close(self) -> None: ...
 
@@ -106,6 +114,12 @@ async def opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
                 yield chunk
 
     return replay()
+
+
+async def check_bucket(store: ObjectStore) -> None:
+    """For a backend with a bucket, whether it exists and lets us in; nothing for others."""
+    if isinstance(store, Bucketed):
+        await store.check_bucket()
 
 
 async def close(store: ObjectStore) -> None:
