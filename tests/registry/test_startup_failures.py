@@ -163,7 +163,7 @@ def database_not_a_database(scene: Scene) -> Broken:
     return Broken([], ENVIRONMENT, "metadata database sqlite:", "migrating its schema failed")
 
 
-S3_LOGS = {"logged": ("INFO botocore.credentials Found credentials",)}
+S3_LOGGED = ("INFO botocore.credentials Found credentials",)
 
 
 def s3_flags(scene: Scene, bucket: str) -> tuple[list[str], dict[str, str]]:
@@ -175,14 +175,18 @@ def s3_flags(scene: Scene, bucket: str) -> tuple[list[str], dict[str, str]]:
 def bucket_missing(scene: Scene) -> Broken:
     bucket = f"missing-{uuid.uuid4().hex[:12]}"
     args, env = s3_flags(scene, bucket)
-    return Broken(args, CONFIGURATION, f"s3_bucket {bucket}", "does not exist", env, **S3_LOGS)
+    return Broken(
+        args, CONFIGURATION, f"s3_bucket {bucket}", "does not exist", env, logged=S3_LOGGED
+    )
 
 
 def s3_credentials_refused(scene: Scene) -> Broken:
     bucket = scene.request.getfixturevalue("s3_server").new_bucket()
     args, env = s3_flags(scene, bucket)
     env["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
-    return Broken(args, CONFIGURATION, f"s3_bucket {bucket}", "access was refused", env, **S3_LOGS)
+    return Broken(
+        args, CONFIGURATION, f"s3_bucket {bucket}", "access was refused", env, logged=S3_LOGGED
+    )
 
 
 def bad_setting(scene: Scene) -> Broken:
