@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -159,18 +160,21 @@ async def _drained(request: Request) -> bool:
 
     A body larger than DRAIN_LIMIT is not worth reading: the response closes the
     connection instead (Go's net/http server does the same, with the same limit).
+    HTTP/2 has no such close for one stream, and Hypercorn fails the whole
+    connection when body data comes for a stream it has answered: all of it is read.
     """
     if request.scope.get(BODY_DONE, True):
         return True
+    limit = DRAIN_LIMIT if request.scope["http_version"] < "2" else math.inf
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
+    if declared.isdigit() and int(declared) > limit:
         return False
     size = 0
     try:
         while not request.scope[BODY_DONE]:
             message = await request.receive()
             size += len(message.get("body", b""))
-            if message["type"] == "http.disconnect" or size > DRAIN_LIMIT:
+            if message["type"] == "http.disconnect" or size > limit:
                 return False
     except ClientDisconnect:
         return False
