@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.auth.rules import CATALOG, DELETE, PUBLIC, PULL, PUSH, SIGNED_IN, GuardedRoute
 from registry.auth.setup import build as build_auth
 from registry.config import Settings
-from registry.errors import exception_handlers, track_body
+from registry.errors import draining_send, exception_handlers, track_body
 from registry.routes import base, blobs, health, listings, manifests, uploads
 from storage.store import Storage
 
@@ -57,7 +57,8 @@ routes = [
 
 class ApiVersionHeader:
     """Every response says which API it speaks; every request body is tracked so that
-    an error answered before the body was read can drain it (errors.track_body)."""
+    an error answered before the body was read can drain it (errors.track_body), and
+    the end of such an answer cannot stall behind the unread body (errors.draining_send)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -73,7 +74,8 @@ class ApiVersionHeader:
 
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        await self.app(scope, await track_body(scope, receive), send_with_header)
+        tracked = await track_body(scope, receive)
+        await self.app(scope, tracked, draining_send(scope, tracked, send_with_header))
 
 
 def create_app(settings: Settings) -> Starlette:

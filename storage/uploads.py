@@ -21,6 +21,7 @@ re-reading the stored parts: slower, always correct, never pickled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from storage.blobs import BlobStore
 from storage.database import Database, rowcount
 from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
 from storage.hashing import Verifier, rechunk
+from storage.intake import Intake, Intakes
 from storage.objects import ObjectStore, ObjectWriter, appending
 from storage.repositories import now
 from storage.schema import uploads
@@ -78,6 +80,7 @@ class UploadSessions:
         self._appender = appending(objects)  # checked once: a protocol isinstance is slow
         self._progress: dict[str, _Progress] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._intakes = Intakes()
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
         upload = Upload(str(uuid.uuid4()), repository, 0, algorithm)
@@ -113,9 +116,9 @@ class UploadSessions:
         length: int | None = None,
     ) -> Upload:
         """Add a chunk at the end; `start` must be the current size when given."""
-        async with self._lock(upload_id):
+        async with self._streaming(upload_id, chunks) as body:
             upload = await self.get(repository, upload_id)
-            grown, _ = await self._take(upload, chunks, start, length)
+            grown, _ = await self._take(upload, body, start, length)
             if grown.size != upload.size:
                 try:
                     await self._set_size(upload, grown.size)
@@ -137,10 +140,10 @@ class UploadSessions:
         """Verify the whole upload (with a `last` chunk, if the request carries one) against
         the client's digest and publish it. The session's row goes in the same transaction
         that makes the blob visible."""
-        async with self._lock(upload_id):
+        async with self._streaming(upload_id, last) as body:
             upload = await self.get(repository, upload_id)
             if last is not None:
-                upload, _ = await self._take(upload, last, start, length)
+                upload, _ = await self._take(upload, body, start, length)
             progress = await self._load(upload, digest.algorithm)
             if progress.verifier.digest(digest.algorithm) != digest:
                 await self._drop(upload)
@@ -154,8 +157,14 @@ class UploadSessions:
             return digests["sha256"]
 
     async def cancel(self, upload: Upload) -> None:
+        """End the session. Requests streaming into it, or queued behind the one that is,
+        stop at their next chunk (BlobUploadUnknown) instead of holding the session until
+        their clients have sent everything. One already storing its chunk or publishing
+        finishes first; a session it closed is unknown here too."""
+        self._intakes.end(upload.id)
         async with self._lock(upload.id):
-            await self._drop(upload)
+            if not await self._drop(upload):
+                raise BlobUploadUnknown({"upload": upload.id})
 
     async def push(
         self,
@@ -293,10 +302,12 @@ class UploadSessions:
         if not rowcount(result):
             raise RangeInvalid((await self.get(upload.repository, upload.id)).size)
 
-    async def _drop(self, upload: Upload) -> None:
+    async def _drop(self, upload: Upload) -> bool:
+        """Delete the session and its chunks; False if its row was already gone."""
         async with self.db.write() as conn:
-            await conn.execute(_DROP, {"id": upload.id})
+            result = await conn.execute(_DROP, {"id": upload.id})
         await self._discard(upload)
+        return bool(rowcount(result))
 
     async def _discard(self, upload: Upload) -> None:
         """Forget a session whose row is gone: its progress, lock and stored chunks."""
@@ -306,6 +317,17 @@ class UploadSessions:
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def _streaming(
+        self, upload_id: str, chunks: AsyncIterator[bytes] | None
+    ) -> AsyncIterator[Intake]:
+        """The session's lock, for a request whose body a cancel ends (storage/intake.py).
+        The body is registered before the wait for the lock, so a cancel reaches it there."""
+        with self._intakes.open(upload_id, chunks) as body:
+            async with self._lock(upload_id):
+                body.check()
+                yield body
 
 
 def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[str, int]]:

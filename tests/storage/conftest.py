@@ -19,11 +19,6 @@ from tests.storage.s3server import REGION, S3Server
 SMALL_COPY_THRESHOLD = MIN_PART + 1024 * 1024
 
 
-@pytest.fixture(scope="session")
-def s3_bucket(s3_server: S3Server) -> str:
-    return s3_server.new_bucket()
-
-
 @pytest.fixture
 def s3_config(s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> S3Config:
     """Settings for a store of its own under a fresh prefix; credentials in the environment."""
