@@ -10,9 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, migrate, serve
+from registry.commands import Command, events, migrate, serve
 
-COMMANDS: list[Command] = [serve.COMMAND, migrate.COMMAND]
+COMMANDS: list[Command] = [serve.COMMAND, migrate.COMMAND, events.COMMAND]
 
 DESCRIPTION = """\
 artifact-store: an OCI distribution registry.

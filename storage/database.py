@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from prometheus_client import Counter
 from sqlalchemy import Connection, CursorResult, Executable, Result, Table, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -54,6 +55,9 @@ MIGRATION_LOCK = 0x61727469  # "arti"
 # exceptions, transaction rollback (deadlock, serialization), insufficient
 # resources (too many connections), operator intervention (shutdown, restart).
 _TRANSIENT_SQLSTATE = ("08", "40", "53", "57")
+ERRORS = Counter(
+    "artifact_store_database_errors", "Database operations that failed for want of the database"
+)
 
 
 class Conn(Protocol):
@@ -226,6 +230,7 @@ def _unavailable_on_outage() -> Iterator[None]:
     except (DBAPIError, PoolTimeout, ConnectionError, TimeoutError, socket.gaierror) as exc:
         if not is_outage(exc):
             raise
+        ERRORS.inc()
         raise Unavailable("metadata database unavailable") from exc
 
 
