@@ -56,6 +56,33 @@ class Exchange:
         self.sent = 0
         self.headers: Sequence[tuple[bytes, bytes]] = ()
 
+    def counting(self, receive: Receive) -> Receive:
+        async def counted() -> Message:
+            message = await receive()
+            self.received += len(message.get("body", b""))
+            return message
+
+        return counted
+
+    def observing(self, send: Send) -> Send:
+        """A send that notes status, headers and bytes, and adds the API version and
+        request id headers to the response."""
+        id_header = (b"x-request-id", self.request_id.encode())
+
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+                self.headers = message["headers"] = [
+                    *message.get("headers", ()),
+                    API_VERSION,
+                    id_header,
+                ]
+            elif message["type"] == "http.response.body":
+                self.sent += len(message.get("body", b""))
+            await send(message)
+
+        return observed
+
     def describe(self) -> dict[str, str]:
         """The request as distribution's notifications describe it (storage.events.Origin)."""
         headers = dict(self.scope["headers"])
@@ -87,46 +114,31 @@ class RequestObserver:
             return await self.app(scope, receive, send)
         started = perf_counter()
         exchange = Exchange(scope, request_id(scope))
-        id_header = (b"x-request-id", exchange.request_id.encode())
-
-        async def counted_receive() -> Message:
-            message = await receive()
-            exchange.received += len(message.get("body", b""))
-            return message
-
-        async def observed_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                exchange.status = message["status"]
-                exchange.headers = message["headers"] = [
-                    *message.get("headers", ()),
-                    API_VERSION,
-                    id_header,
-                ]
-            elif message["type"] == "http.response.body":
-                exchange.sent += len(message.get("body", b""))
-            await send(message)
-
         origin = ORIGIN.set(exchange)  # also how log records find the request id (logs.py)
         try:
-            await self.app(scope, await track_body(scope, counted_receive), observed_send)
+            counted = await track_body(scope, exchange.counting(receive))
+            await self.app(scope, counted, exchange.observing(send))
         finally:
-            seconds = perf_counter() - started
-            route = scope.get("route")
-            params = scope.get("path_params", {})
-            if route is None:
-                route, params = routed(scope, self.routes)
-            template = getattr(route, "path", UNMATCHED)
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            status = exchange.status
-            TALLY.observe(method, template, status, seconds, exchange.received, exchange.sent)
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "%s %s %s", scope["method"], scope["path"], status,
-                    extra={"fields": access_fields(exchange, template, params, seconds)},
-                )  # fmt: skip
-            if self.pulls is not None:
-                self.pulls.note(exchange, route, params)
+            self._finished(exchange, perf_counter() - started)
             ORIGIN.reset(origin)
+
+    def _finished(self, exchange: Exchange, seconds: float) -> None:
+        scope = exchange.scope
+        route = scope.get("route")
+        params = scope.get("path_params", {})
+        if route is None:
+            route, params = routed(scope, self.routes)
+        template = getattr(route, "path", UNMATCHED)
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        status = exchange.status
+        TALLY.observe(method, template, status, seconds, exchange.received, exchange.sent)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s %s", scope["method"], scope["path"], status,
+                extra={"fields": access_fields(exchange, template, params, seconds)},
+            )  # fmt: skip
+        if self.pulls is not None:
+            self.pulls.note(exchange, route, params)
 
 
 def request_id(scope: Scope) -> str:

@@ -19,7 +19,7 @@ from prometheus_client.registry import CollectorRegistry
 from starlette.requests import Request
 from starlette.responses import Response
 
-from registry.config import Settings, split_addr
+from registry.config import ConfigError, Settings, split_addr
 from registry.metrics import multiprocess
 from registry.metrics.requests import TALLY, RequestCollector
 
@@ -55,7 +55,10 @@ def listen(settings: Settings) -> WSGIServer | None:
     if settings.metrics_addr is None:
         return None
     host, port = split_addr(settings.metrics_addr, "metrics_addr")
-    server, _thread = start_http_server(port, host, registry=collector_registry())
+    try:
+        server, _thread = start_http_server(port, host, registry=collector_registry())
+    except OSError as exc:  # in use, or not an address of this host
+        raise ConfigError(f"cannot serve metrics on {settings.metrics_addr}: {exc}") from exc
     return server
 
 

@@ -5,18 +5,22 @@ directory named by PROMETHEUS_MULTIPROC_DIR; `prepare()` names one before anythi
 imports it, in the process that starts the server, so every worker it starts
 inherits the directory. A run gets a fresh directory (or, when the variable is
 already set, that directory emptied), so counters start at zero with each run and
-never mix with another server's on the same machine.
+never mix with another server's on the same machine. A run removes its directory
+when it ends; one left by a run that was killed is removed by the next run's start.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+PREFIX = "artifact-store-metrics-"
+_RUN = re.compile(re.escape(PREFIX) + r"([0-9]+)-\w+")
 
 
 def prepare() -> Path | None:
@@ -29,7 +33,8 @@ def prepare() -> Path | None:
         path = Path(given)
         _empty(path)
         return path
-    path = Path(tempfile.mkdtemp(prefix="artifact-store-metrics-"))
+    _remove_stale(Path(tempfile.gettempdir()))
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     os.environ[ENV] = str(path)
     return path
 
@@ -41,8 +46,26 @@ def directory() -> Path | None:
 
 def remove(path: Path) -> None:
     """Drop the run's directory when the run made it (not one the operator named)."""
-    if path.name.startswith("artifact-store-metrics-"):
+    if _RUN.fullmatch(path.name):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_stale(parent: Path) -> None:
+    """Directories of runs whose process is gone."""
+    for path in parent.glob(PREFIX + "*"):
+        found = _RUN.fullmatch(path.name)
+        if found and not _alive(int(found[1])):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _empty(path: Path) -> None:

@@ -3,6 +3,7 @@ directory, as workers do) and the collectors add up both."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from registry.metrics import multiprocess
 from registry.metrics.requests import RequestCollector
 
 # A worker: the app in a process of its own, N requests, then shutdown.
@@ -52,3 +54,19 @@ def test_two_processes_add_up(tmp_path: Path) -> None:
     assert served == [7]
     assert len(list(directory.glob("requests_*.json"))) == 2
     assert "artifact_store_database_errors" in families  # prometheus_client's own files
+
+
+def test_a_run_removes_the_directories_of_runs_that_died(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    gone = tmp_path / f"{multiprocess.PREFIX}{dead.stdout.strip()}-abc123"
+    running = tmp_path / f"{multiprocess.PREFIX}{os.getpid()}-def456"
+    named = tmp_path / "metrics-of-my-own"
+    for path in (gone, running, named):
+        path.mkdir()
+    multiprocess._remove_stale(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, named.name])
