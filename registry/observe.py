@@ -38,6 +38,7 @@ log = logging.getLogger("artifact-store.access")
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
+DESCRIBED = 256  # bytes of a Host or User-Agent header kept in an event
 _USABLE_ID = re.compile(rb"[\x21-\x7e]{1,128}")
 _PROCESS = secrets.token_hex(6) + "-"  # request ids made here: this prefix, then a counter
 _NUMBERS = itertools.count(1)
@@ -89,9 +90,9 @@ class Exchange:
         return {
             "id": self.request_id,
             "addr": client_address(self.scope) or "",
-            "host": headers.get(b"host", b"").decode("latin-1"),
+            "host": headers.get(b"host", b"")[:DESCRIBED].decode("latin-1"),
             "method": self.scope["method"],
-            "useragent": headers.get(b"user-agent", b"").decode("latin-1"),
+            "useragent": headers.get(b"user-agent", b"")[:DESCRIBED].decode("latin-1"),
         }
 
     def response_header(self, name: bytes) -> str | None:

@@ -21,7 +21,7 @@ FOLLOW_EVERY = 1.0  # seconds between looks for new events with --follow
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--after", type=int, default=0, metavar="SEQ", help="start after event SEQ (default 0)"
+        "--after", type=_seq, default=0, metavar="SEQ", help="start after event SEQ (default 0)"
     )
     parser.add_argument(
         "--follow", action="store_true", help="go on printing new events until interrupted"
@@ -29,6 +29,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per event, as /v2/_events has them"
     )
+
+
+def _seq(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise argparse.ArgumentTypeError(f"not an event number: {value!r}")
+    return int(value)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -42,6 +42,6 @@ def _number(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
-    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # within 64 bits
         raise SizeInvalid({name: value[:40]})
     return int(value)

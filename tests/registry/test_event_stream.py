@@ -67,6 +67,7 @@ def test_after_and_n(client: TestClient) -> None:
         pytest.param("after=x", id="not-a-number"),
         pytest.param("n=1.5", id="fraction"),
         pytest.param("after=99999999999999999999", id="too-large"),
+        pytest.param("after=9999999999999999999", id="beyond-64-bits"),
         pytest.param("n=%D9%A3", id="non-ascii-digit"),
     ],
 )
