@@ -266,10 +266,19 @@ def _build(values: dict[str, Any]) -> Settings:
     settings.host_port  # noqa: B018 - validates addr early
     if settings.metrics_addr is not None:
         split_addr(settings.metrics_addr, "metrics_addr")
+    if settings.metrics_usage_interval < 1:
+        raise ConfigError("metrics_usage_interval must be at least 1s")
+    _check_notifications(settings)
     _check_auth(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
         raise ConfigError("storage = s3 needs s3_bucket")
     return settings
+
+
+def _check_notifications(settings: Settings) -> None:
+    from registry.notifications.sinks import parse_sinks  # which takes ConfigError from here
+
+    parse_sinks(settings.notifications)
 
 
 def _check_auth(settings: Settings) -> None:

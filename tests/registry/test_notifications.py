@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry.config import ConfigError
+from registry.config import ConfigError, load
 from registry.notifications.envelope import cloudevent_body, distribution_event, event_id
 from registry.notifications.sinks import parse_sinks
 from storage.events import Event, encode_payload
@@ -113,3 +114,12 @@ def test_cloudevent_shape() -> None:
         "subject": "d",
     }
     assert body["data"]["target"]["digest"] == "d"
+
+
+def test_sinks_are_checked_when_the_settings_load(tmp_path: Path) -> None:
+    path = tmp_path / "artifact-store.toml"
+    path.write_text('[[notifications]]\nname = "x"\nurl = "ftp://nope"\n')
+    with pytest.raises(ConfigError, match="url must be"):
+        load(path, {}, {})
+    path.write_text(f'[[notifications]]\nname = "x"\nurl = "{URL}"\n')
+    assert load(path, {}, {}).notifications == ({"name": "x", "url": URL},)
