@@ -12,7 +12,6 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope
 
 from manifests.digest import InvalidDigest
 from manifests.parse import ManifestInvalid
@@ -128,7 +127,9 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
 
 
 DRAIN_LIMIT = 256 * 1024
-BODY_DONE = "artifact_store.body_done"  # scope key set by track_body
+# Scope key: False while the request body is unread, True once read to its end (set by
+# registry/observe.py's tracking receive; absent: no body to drain).
+BODY_DONE = "artifact_store.body_done"
 
 
 def error_body(code: str, detail: object = None) -> dict[str, Any]:
@@ -179,19 +180,6 @@ async def _drained(request: Request) -> bool:
     except ClientDisconnect:
         return False
     return True
-
-
-async def track_body(scope: Scope, receive: Receive) -> Receive:
-    """A receive that marks the scope once the request body has been read to its end."""
-    scope[BODY_DONE] = False
-
-    async def tracked() -> Message:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            scope[BODY_DONE] = True
-        return message
-
-    return tracked
 
 
 async def handle_http(request: Request, exc: Exception) -> Response:

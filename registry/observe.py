@@ -10,7 +10,7 @@ route, path, repository, digest, status, bytes, duration, actor and client; and 
 pull is noted for the event log when pull events are on (registry/pulls.py).
 
 The same middleware adds the API version header to every response and tracks the
-request body for errors answered before it was read (errors.track_body). It sits on
+request body for errors answered before it was read (errors.BODY_DONE). It sits on
 the path of every manifest GET, so it does plain arithmetic and no allocation it can
 avoid; the access line costs nothing below info level.
 """
@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.auth.access import SCOPE_KEY
-from registry.errors import track_body
+from registry.errors import BODY_DONE
 from registry.metrics.requests import TALLY
 from registry.pulls import PullRecorder
 from storage.events import ORIGIN
@@ -57,13 +57,20 @@ class Exchange:
         self.sent = 0
         self.headers: Sequence[tuple[bytes, bytes]] = ()
 
-    def counting(self, receive: Receive) -> Receive:
-        async def counted() -> Message:
+    def tracking(self, receive: Receive) -> Receive:
+        """A receive that counts the body's bytes and marks the scope once the body has
+        been read to its end (errors.BODY_DONE: an early error answer drains the rest)."""
+        scope = self.scope
+        scope[BODY_DONE] = False
+
+        async def tracked() -> Message:
             message = await receive()
             self.received += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                scope[BODY_DONE] = True
             return message
 
-        return counted
+        return tracked
 
     def observing(self, send: Send) -> Send:
         """A send that notes status, headers and bytes, and adds the API version and
@@ -117,8 +124,7 @@ class RequestObserver:
         exchange = Exchange(scope, request_id(scope))
         origin = ORIGIN.set(exchange)  # also how log records find the request id (logs.py)
         try:
-            counted = await track_body(scope, exchange.counting(receive))
-            await self.app(scope, counted, exchange.observing(send))
+            await self.app(scope, exchange.tracking(receive), exchange.observing(send))
         finally:
             self._finished(exchange, perf_counter() - started)
             ORIGIN.reset(origin)
