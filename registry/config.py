@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "ARTIFACT_STORE_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 AUTH_MODES = ("none", "basic", "token")
 TOKEN_ALGORITHMS = ("ES256", "EdDSA")
 STORAGE_BACKENDS = ("filesystem", "s3")
@@ -91,6 +92,28 @@ class Settings:
     )
     log_level: str = setting(
         "info", "debug, info, warning, error or critical (default info)", choices=LOG_LEVELS
+    )
+    log_format: str = setting(
+        "text",
+        "text, or json: one JSON object per line for every record (default text)",
+        choices=LOG_FORMATS,
+    )
+    metrics_addr: str | None = setting(
+        None, "HOST:PORT to serve /metrics on, without auth, instead of on addr (default none)"
+    )
+    metrics_usage_interval: float = setting(
+        60.0,
+        "how often one process counts blobs, bytes and upload sessions for /metrics (1m)",
+        duration=True,
+    )
+    notifications: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: webhook sinks (name, url, headers, actions, repositories, "
+        "timeout, backoff, backoff_max, format); see docs/operations.md",
+        table=True,
+    )
+    pull_events: bool = setting(
+        False, "record manifest and blob pulls in the event log, in batches (default false)"
     )
     tls_cert: Path | None = setting(
         None, "PEM certificate (chain) to serve HTTPS with; needs tls_key"
@@ -191,12 +214,14 @@ class Settings:
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, sep, port = self.addr.rpartition(":")
-        if not sep or not port.isascii() or not port.isdigit() or int(port) > MAX_PORT:
-            raise ConfigError(
-                f"addr must be HOST:PORT, got {self.addr!r}; write it as 0.0.0.0:5000"
-            )
-        return host.strip("[]") or "0.0.0.0", int(port)
+        return split_addr(self.addr, "addr")
+
+
+def split_addr(addr: str, name: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or int(port) > MAX_PORT:
+        raise ConfigError(f"{name} must be HOST:PORT, got {addr!r}; write it as 0.0.0.0:5000")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -298,6 +323,11 @@ def _from_env(env: Mapping[str, str]) -> dict[str, str]:
 def _build(values: dict[str, Any]) -> Settings:
     settings = Settings(**values)
     settings.host_port  # noqa: B018 - validates addr early
+    if settings.metrics_addr is not None:
+        split_addr(settings.metrics_addr, "metrics_addr")
+    if settings.metrics_usage_interval < 1:
+        raise ConfigError("metrics_usage_interval must be at least 1s")
+    _check_notifications(settings)
     _check_auth(settings)
     _check_urls(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
@@ -329,6 +359,12 @@ def _url_fits(url: str, schemes: tuple[str, ...], needs_host: bool = False) -> b
     except ValueError:
         return False
     return parts.scheme.lower() in schemes and (parts.hostname is not None or not needs_host)
+
+
+def _check_notifications(settings: Settings) -> None:
+    from registry.notifications.sinks import parse_sinks  # which takes ConfigError from here
+
+    parse_sinks(settings.notifications)
 
 
 def _check_auth(settings: Settings) -> None:

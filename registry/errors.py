@@ -131,7 +131,9 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
 
 
 DRAIN_LIMIT = 256 * 1024
-BODY_DONE = "artifact_store.body_done"  # scope key set by track_body
+# Scope key: False while the request body is unread, True once read to its end (set by
+# registry/observe.py's tracking receive; absent: no body to drain).
+BODY_DONE = "artifact_store.body_done"
 
 
 def error_body(code: str, detail: object = None) -> dict[str, Any]:
@@ -187,19 +189,6 @@ async def _drained(request: Request) -> bool:
     return True
 
 
-async def track_body(scope: Scope, receive: Receive) -> Receive:
-    """A receive that marks the scope once the request body has been read to its end."""
-    scope[BODY_DONE] = not _may_have_body(scope)
-
-    async def tracked() -> Message:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            scope[BODY_DONE] = True
-        return message
-
-    return tracked
-
-
 def draining_send(scope: Scope, receive: Receive, send: Send) -> Send:
     """A send that, while it sends the end of a response given before the request body
     was all read, takes in and drops what of the body is still arriving.
@@ -224,7 +213,7 @@ def draining_send(scope: Scope, receive: Receive, send: Send) -> Send:
     return send_draining
 
 
-def _may_have_body(scope: Scope) -> bool:
+def may_have_body(scope: Scope) -> bool:
     """HTTP/1.1 announces a body (RFC 9112 6.3); HTTP/2 may send one without a length."""
     length = b""
     for name, value in scope["headers"]:

@@ -14,9 +14,11 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
+from registry import logs
 from registry.app import create_app
 from registry.auth.setup import insecure_listen_warning
 from registry.config import Settings
+from registry.metrics import exposition
 from registry.preflight import bind_error, preflight
 
 log = logging.getLogger("artifact-store")
@@ -27,8 +29,10 @@ def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.loglevel = settings.log_level.upper()
-    config.accesslog = "-" if settings.log_level == "debug" else None
-    config.errorlog = "-"
+    # Our access line (registry/observe.py) replaces Hypercorn's; its own records go to its
+    # logger with no handler of its own, so the root's writes each once (registry/logs.py).
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 10
     config.keep_alive_timeout = 75
     if settings.tls_cert is not None and settings.tls_key is not None:
@@ -77,14 +81,18 @@ def one_malloc_arena() -> None:
 
 def serve(settings: Settings) -> int:
     one_malloc_arena()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings)
     preflight(settings)
+    metrics_listener = exposition.listen(settings)
+    if metrics_listener is not None:
+        log.info("metrics on http://%s/metrics", settings.metrics_addr)
     try:
         import uvloop
     except ImportError:
         asyncio.run(_serve(settings))
     else:
         uvloop.run(_serve(settings))
+    finally:
+        if metrics_listener is not None:
+            metrics_listener.shutdown()
     return 0

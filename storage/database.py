@@ -31,6 +31,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from prometheus_client import Counter
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -82,6 +83,11 @@ class SchemaState:
     head: str
     pending: tuple[str, ...]  # revisions still to apply, oldest first
     known: bool  # False: migrated by a newer version (a revision this one does not carry)
+
+
+ERRORS = Counter(
+    "artifact_store_database_errors", "Database operations that failed for want of the database"
+)
 
 
 class Conn(Protocol):
@@ -334,6 +340,7 @@ def _unavailable_on_outage() -> Iterator[None]:
             raise refusal from exc
         if not is_outage(exc):
             raise
+        ERRORS.inc()
         raise Unavailable("metadata database unavailable") from exc
 
 

@@ -11,6 +11,7 @@ import bisect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Row, Select, and_, delete, select
 
@@ -100,8 +101,9 @@ class ManifestStore:
                 subject=subject,
                 artifact_type=manifest.referrer_artifact_type,
             )
+            described = {"media_type": manifest.media_type, "size": len(body)}
             for name in sorted(set(tag_names)):  # one lock order across concurrent pushes
-                await self._tag(conn, repo_id, repository, name, key, digest, actor)
+                await self._tag(conn, repo_id, repository, name, key, digest, actor, described)
         self._changed(repository)
         self._remember(key, body)
         return StoredManifest(digest, manifest.media_type, len(body), key, subject)
@@ -258,10 +260,13 @@ class ManifestStore:
         key: str,
         digest: str,
         actor: str,
+        described: dict[str, Any],
     ) -> None:
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
-        await events.record(conn, actor, "tag.push", repository, tag=name, digest=digest)
+        await events.record(
+            conn, actor, "tag.push", repository, tag=name, digest=digest, **described
+        )
 
     async def _delete_manifest(
         self, conn: Conn, row: Row[tuple[object, ...]], repository: str, actor: str

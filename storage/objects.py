@@ -16,7 +16,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
+from prometheus_client import Counter
+
 READ_CHUNK = 2 * 1024 * 1024
+# Counted by each backend where it turns a failure of the store into Unavailable.
+ERRORS = Counter(
+    "artifact_store_object_store_errors",
+    "Object store operations that failed for want of the object store",
+)
 
 
 class ObjectWriter(Protocol):

@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from storage.errors import CredentialsRefused, StoreMissing, Unavailable
-from storage.objects import READ_CHUNK
+from storage.objects import ERRORS, READ_CHUNK
 from storage.s3_plan import (
     COPY_PART,
     MAX_PARTS,
@@ -350,6 +350,7 @@ def _translate(exc: BotoCoreError | ClientError) -> Exception:
         if code == "InvalidRange":
             return _RangeNotSatisfiable(str(exc))
     log.warning("object store unavailable: %s", exc)
+    ERRORS.inc()
     return Unavailable("object store unavailable")
 
 

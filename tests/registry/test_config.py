@@ -65,6 +65,11 @@ def test_defaults() -> None:
             "s3_endpoint_url must be an http:// or https:// URL",
             id="s3-endpoint",
         ),
+        pytest.param({"ARTIFACT_STORE_LOG_FORMAT": "xml"}, "log_format", id="bad-log-format"),
+        pytest.param({"ARTIFACT_STORE_METRICS_ADDR": "9100"}, "metrics_addr", id="metrics-addr"),
+        pytest.param(
+            {"ARTIFACT_STORE_METRICS_USAGE_INTERVAL": "0s"}, "at least 1s", id="usage-interval"
+        ),
     ],
 )
 def test_bad_settings(env: dict[str, str], message: str) -> None:
