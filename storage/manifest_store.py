@@ -17,21 +17,14 @@ from sqlalchemy import Row, Select, and_, delete, select
 from manifests.digest import Digest, is_digest_reference
 from manifests.mediatypes import is_non_distributable
 from manifests.parse import Descriptor, Manifest, parse_manifest
-from storage import events, layout
-from storage.blobs import BlobStore
+from manifests.referrers import referrer_descriptor
+from storage import events
+from storage.blobs import Blob, BlobStore
 from storage.database import Conn, Database
 from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
 from storage.hashing import digests_of
 from storage.lookup_cache import LookupCache
-from storage.repositories import (
-    ensure_repository,
-    link_blob,
-    now,
-    record_blob,
-    repository_id,
-    resolve_in_repository,
-    resolve_key,
-)
+from storage.repositories import now, repository_id, resolve_all_in_repository, resolve_key
 from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
 
 CACHE_LIMIT = 64 * 1024 * 1024
@@ -76,39 +69,29 @@ class ManifestStore:
         digests = digests_of(body, [pushed.algorithm] if pushed else [])
         if pushed is not None and digests[pushed.algorithm] != pushed:
             raise DigestMismatch({"digest": reference})
-        digest = str(pushed or digests["sha256"])
-        key = digests["blake3"].hex
-        subject = str(manifest.subject.digest) if manifest.subject else None
+        described = referrer_descriptor(
+            manifest, pushed or digests["sha256"], len(body), manifest.media_type
+        )
+        async with self.db.read() as conn:  # a manifest refused for what it lacks writes nothing
+            await _resolve_references(conn, repository, manifest)
+        blob = await self.blobs.store_bytes(body, digests)  # durable before the transaction
         async with self.db.write() as conn:
             children = await _resolve_references(conn, repository, manifest)
-            # Bytes are durable before the commit that makes them visible.
-            await self.blobs.objects.put_bytes(layout.blob_key(key), body)
-            repo_id = await ensure_repository(self.db, conn, repository)
-            await record_blob(self.db, conn, digests, len(body))
-            await link_blob(self.db, conn, repo_id, key)
-            await self._save_row(conn, repo_id, key, digest, manifest, len(body), subject)
-            await self._save_refs(conn, repo_id, key, children)
-            await events.record(
-                conn,
-                actor,
-                "manifest.push",
-                repository,
-                digest=digest,
-                media_type=manifest.media_type,
-                size=len(body),
-                key=key,
-                subject=subject,
-                artifact_type=manifest.referrer_artifact_type,
-            )
+            repo_id = await self.blobs.record(conn, repository, digests, blob.size)
+            await self._save(conn, repo_id, repository, blob.key, described, manifest, actor)
+            await self._save_refs(conn, repo_id, blob.key, children)
             for name in sorted(set(tag_names)):  # one lock order across concurrent pushes
-                await self._tag(conn, repo_id, repository, name, key, digest, actor)
+                await self._tag(conn, repo_id, repository, name, blob.key, described, actor)
         self._changed(repository)
-        self._remember(key, body)
-        return StoredManifest(digest, manifest.media_type, len(body), key, subject)
+        self._remember(blob.key, body)
+        subject = str(manifest.subject.digest) if manifest.subject else None
+        return StoredManifest(
+            str(described.digest), manifest.media_type, blob.size, blob.key, subject
+        )
 
     async def get(self, repository: str, reference: str) -> tuple[StoredManifest, bytes]:
         stored = await self.stat(repository, reference)
-        return stored, await self._load(stored.key)
+        return stored, await self._load(stored)
 
     async def stat(self, repository: str, reference: str) -> StoredManifest:
         cached = self.lookups.get(repository, reference)
@@ -214,40 +197,57 @@ class ManifestStore:
             query = query.where(manifests.c.artifact_type == artifact_type)
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_referrer(row) for row in rows]
+        return [_stored_descriptor(row) for row in rows]
 
-    async def _save_row(
+    async def _save(
         self,
         conn: Conn,
         repo_id: int,
+        repository: str,
         key: str,
-        digest: str,
+        described: Descriptor,
         manifest: Manifest,
-        size: int,
-        subject: str | None,
+        actor: str,
     ) -> None:
+        """The manifest's row, which holds its referrer descriptor, and the push event."""
+        subject = str(manifest.subject.digest) if manifest.subject else None
         values = {
             "repository_id": repo_id,
             "blob_key": key,
-            "digest": digest,
-            "media_type": manifest.media_type,
-            "artifact_type": manifest.referrer_artifact_type,
+            "digest": str(described.digest),
+            "media_type": described.media_type,
+            "artifact_type": described.artifact_type,
             "subject": subject,
-            "size": size,
+            "size": described.size,
             "created": now(),
-            "annotations": json.dumps(dict(manifest.annotations)) if manifest.annotations else None,
+            "annotations": json.dumps(dict(described.annotations))
+            if described.annotations
+            else None,
         }
         await conn.execute(self.db.upsert(manifests, ["repository_id", "blob_key"], values))
+        await events.record(
+            conn,
+            actor,
+            "manifest.push",
+            repository,
+            digest=str(described.digest),
+            media_type=described.media_type,
+            size=described.size,
+            key=key,
+            subject=subject,
+            artifact_type=described.artifact_type,
+        )
 
     async def _save_refs(
-        self, conn: Conn, repo_id: int, key: str, children: list[tuple[str, str]]
+        self, conn: Conn, repo_id: int, key: str, children: dict[str, str]
     ) -> None:
-        for child_key, kind in children:
-            await conn.execute(
-                self.db.insert_ignore(manifest_refs).values(
-                    repository_id=repo_id, manifest_key=key, child_key=child_key, kind=kind
-                )
-            )
+        """What the manifest needs, one row per child (kept for gc; nothing reads them yet)."""
+        if children:
+            rows = [
+                {"repository_id": repo_id, "manifest_key": key, "child_key": child, "kind": kind}
+                for child, kind in children.items()
+            ]
+            await conn.execute(self.db.insert_ignore(manifest_refs), rows)
 
     async def _tag(
         self,
@@ -256,11 +256,12 @@ class ManifestStore:
         repository: str,
         name: str,
         key: str,
-        digest: str,
+        described: Descriptor,
         actor: str,
     ) -> None:
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
+        digest = str(described.digest)
         await events.record(conn, actor, "tag.push", repository, tag=name, digest=digest)
 
     async def _delete_manifest(
@@ -304,12 +305,12 @@ class ManifestStore:
         )
         await events.record(conn, actor, "tag.delete", repository, tag=tag, digest=row.digest)
 
-    async def _load(self, key: str) -> bytes:
-        cached = self._bytes.get(key)
+    async def _load(self, stored: StoredManifest) -> bytes:
+        cached = self._bytes.get(stored.key)
         if cached is not None:
             return cached
-        body = b"".join([c async for c in self.blobs.objects.read(layout.blob_key(key))])
-        self._remember(key, body)
+        body = await self.blobs.read_bytes(Blob(stored.key, stored.size))
+        self._remember(stored.key, body)
         return body
 
     def _remember(self, key: str, body: bytes) -> None:
@@ -341,28 +342,31 @@ async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object
     return (await conn.execute(query)).first()
 
 
-async def _resolve_references(
-    conn: Conn, repository: str, manifest: Manifest
-) -> list[tuple[str, str]]:
-    """Storage keys of everything the manifest needs, each checked for this repository."""
-    found = []
-    for descriptor, kind in _references(manifest):
-        resolved = await resolve_in_repository(conn, repository, descriptor.digest)
-        if resolved is not None:
-            found.append((resolved[0], kind))
+async def _resolve_references(conn: Conn, repository: str, manifest: Manifest) -> dict[str, str]:
+    """Storage key → kind (config, layer, manifest) of everything the manifest needs, checked
+    for this repository in one query; the first one missing raises."""
+    needed = manifest.referenced
+    if not needed:
+        return {}
+    found = await resolve_all_in_repository(conn, repository, [d.digest for d in needed])
+    children: dict[str, str] = {}
+    for descriptor in needed:
+        key = found.get(descriptor.digest)
+        if key is not None:
+            children.setdefault(key, _kind(manifest, descriptor))
         elif not is_non_distributable(descriptor.media_type):
             raise ManifestBlobUnknown({"digest": str(descriptor.digest)})
-    return found
+    return children
 
 
-def _references(manifest: Manifest) -> list[tuple[Descriptor, str]]:
+def _kind(manifest: Manifest, descriptor: Descriptor) -> str:
     if manifest.is_index:
-        return [(child, "manifest") for child in manifest.children]
-    layers = [(layer, "layer") for layer in manifest.layers]
-    return [(manifest.config, "config"), *layers] if manifest.config else layers
+        return "manifest"
+    return "config" if descriptor is manifest.config else "layer"
 
 
-def _referrer(row: Row[tuple[object, ...]]) -> Descriptor:
+def _stored_descriptor(row: Row[tuple[object, ...]]) -> Descriptor:
+    """The referrer descriptor a push saved in the manifest's row (see ManifestStore._save)."""
     annotations = json.loads(row.annotations) if row.annotations else None
     return Descriptor(
         media_type=row.media_type,

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from manifests.digest import Digest
 from storage.database import Conn, Database, rowcount
 from storage.schema import blobs, digest_aliases, repositories, repository_blobs
+
+BATCH = 500  # digests per query: far below every driver's limit on bound parameters
+_ALL_IN_REPOSITORY = (
+    select(digest_aliases.c.hex, blobs.c.key)
+    .join(blobs, blobs.c.key == digest_aliases.c.blob_key)
+    .join(repository_blobs, repository_blobs.c.blob_key == blobs.c.key)
+    .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+    .where(
+        repositories.c.name == bindparam("name"),
+        digest_aliases.c.algorithm == bindparam("algorithm"),
+        digest_aliases.c.hex.in_(bindparam("hexes", expanding=True)),
+    )
+)
 
 
 def now() -> datetime:
@@ -76,6 +90,27 @@ async def resolve_in_repository(
     )
     row = (await conn.execute(query)).first()
     return None if row is None else (row.key, row.size)
+
+
+async def resolve_all_in_repository(
+    conn: Conn, repository: str, digests: Sequence[Digest]
+) -> dict[Digest, str]:
+    """The storage key of each digest the repository may read (those it cannot are left out):
+    one query per algorithm and BATCH digests, not one per digest."""
+    by_algorithm: dict[str, list[str]] = {}
+    for digest in dict.fromkeys(digests):
+        by_algorithm.setdefault(digest.algorithm, []).append(digest.hex)
+    found: dict[Digest, str] = {}
+    for algorithm, hexes in by_algorithm.items():
+        for start in range(0, len(hexes), BATCH):
+            params = {
+                "name": repository,
+                "algorithm": algorithm,
+                "hexes": hexes[start : start + BATCH],
+            }
+            rows = await conn.execute(_ALL_IN_REPOSITORY, params)
+            found.update({Digest(algorithm, row.hex): row.key for row in rows})
+    return found
 
 
 async def record_blob(db: Database, conn: Conn, digests: dict[str, Digest], size: int) -> str:
