@@ -20,9 +20,9 @@ from sqlalchemy import bindparam, delete
 
 from manifests.digest import Digest
 from storage import events, layout
+from storage.caches import RepositoryCaches
 from storage.database import Conn, Database
 from storage.errors import BlobUnknown
-from storage.lookup_cache import LookupCache
 from storage.objects import ObjectStore, local_files, opened, redirect_url
 from storage.repositories import (
     ensure_repository,
@@ -65,23 +65,25 @@ BlobContent = BlobRedirect | BlobStream
 
 
 class BlobStore:
-    def __init__(self, db: Database, objects: ObjectStore) -> None:
+    def __init__(
+        self, db: Database, objects: ObjectStore, caches: RepositoryCaches | None = None
+    ) -> None:
         self.db = db
         self.objects = objects
-        self.lookups: LookupCache[Blob] = LookupCache(db.is_sqlite)
+        self.caches = caches or RepositoryCaches(lookups=db.is_sqlite)
         self._local = local_files(objects)  # checked once: a protocol isinstance is slow
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
-        cached = self.lookups.get(repository, str(digest))
+        cached = self.caches.blobs.get(repository, str(digest))
         if cached is not None:
             return cached
-        generation = self.lookups.generation(repository)
+        generation = self.caches.blobs.generation(repository)
         async with self.db.read() as conn:
             found = await resolve_in_repository(conn, repository, digest)
         if found is None:
             raise BlobUnknown({"digest": str(digest)})
         blob = Blob(*found)
-        self.lookups.put(repository, str(digest), blob, generation)
+        self.caches.blobs.put(repository, str(digest), blob, generation)
         return blob
 
     async def open(self, blob: Blob, start: int = 0, end: int | None = None) -> BlobContent:
@@ -117,7 +119,7 @@ class BlobStore:
         the repository row (first, as every writer does: one lock order, no deadlocks), the
         blob and its aliases, the link. Returns the repository's id. The caller records the
         event that says why."""
-        repo_id = await ensure_repository(self.db, conn, repository)
+        repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
         key = await record_blob(self.db, conn, digests, size)
         await link_blob(self.db, conn, repo_id, key)
         return repo_id
@@ -156,7 +158,7 @@ class BlobStore:
             found = await resolve_in_repository(conn, source, digest)
             if found is None:
                 return False
-            repo_id = await ensure_repository(self.db, conn, target)
+            repo_id = await ensure_repository(self.db, conn, target, self.caches.repository_ids)
             await link_blob(self.db, conn, repo_id, found[0])
             await events.record(
                 conn,
@@ -186,4 +188,4 @@ class BlobStore:
             await events.record(
                 conn, actor, "blob.delete", repository, digest=str(digest), key=found[0]
             )
-        self.lookups.invalidate(repository)
+        self.caches.changed(repository)

@@ -1,8 +1,8 @@
 """Manifests, tags, referrers and the catalog of a registry.
 
-Manifest bytes are blobs like any other content (stored once under their
-BLAKE3 key, linked to the repository) and cached in memory, since content
-under a digest never changes.
+Manifest bytes are blobs like any other content, stored and read through
+BlobStore (once under their BLAKE3 key, linked to the repository), and cached
+in memory (storage/caches.py), since content under a key never changes.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from manifests.parse import Descriptor, Manifest, parse_manifest
 from manifests.referrers import referrer_descriptor
 from storage import events
 from storage.blobs import Blob, BlobStore
+from storage.caches import RepositoryCaches
 from storage.database import Conn, Database
 from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
 from storage.hashing import digests_of
-from storage.lookup_cache import LookupCache
 from storage.repositories import now, repository_id, resolve_all_in_repository, resolve_key
 from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
 
-CACHE_LIMIT = 64 * 1024 * 1024
 CATALOG_BATCH = 1000  # names read at a time when the catalog is filtered
 
 
@@ -47,13 +46,10 @@ class Page:
 
 
 class ManifestStore:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, caches: RepositoryCaches) -> None:
         self.db = db
         self.blobs = blobs
-        self._bytes: dict[str, bytes] = {}
-        self._cached = 0
-        self.lookups: LookupCache[StoredManifest] = LookupCache(db.is_sqlite)
-        self.tag_lists: LookupCache[list[str]] = LookupCache(db.is_sqlite)
+        self.caches = caches
 
     async def put(
         self,
@@ -82,8 +78,8 @@ class ManifestStore:
             await self._save_refs(conn, repo_id, blob.key, children)
             for name in sorted(set(tag_names)):  # one lock order across concurrent pushes
                 await self._tag(conn, repo_id, repository, name, blob.key, described, actor)
-        self._changed(repository)
-        self._remember(blob.key, body)
+        self.caches.changed(repository)
+        self.caches.manifest_bytes.put(blob.key, body)
         subject = str(manifest.subject.digest) if manifest.subject else None
         return StoredManifest(
             str(described.digest), manifest.media_type, blob.size, blob.key, subject
@@ -94,17 +90,17 @@ class ManifestStore:
         return stored, await self._load(stored)
 
     async def stat(self, repository: str, reference: str) -> StoredManifest:
-        cached = self.lookups.get(repository, reference)
+        cached = self.caches.manifests.get(repository, reference)
         if cached is not None:
             return cached
-        generation = self.lookups.generation(repository)
+        generation = self.caches.manifests.generation(repository)
         async with self.db.read() as conn:
             row = await _find(conn, repository, reference)
         if row is None:
             raise ManifestUnknown({"reference": reference})
         digest = reference if is_digest_reference(reference) else row.digest
         stored = StoredManifest(digest, row.media_type, row.size, row.blob_key)
-        self.lookups.put(repository, reference, stored, generation)
+        self.caches.manifests.put(repository, reference, stored, generation)
         return stored
 
     async def delete(self, repository: str, reference: str, actor: str) -> None:
@@ -116,11 +112,10 @@ class ManifestStore:
                 await self._delete_manifest(conn, row, repository, actor)
             else:
                 await self._delete_tag(conn, row, repository, reference, actor)
-        self._changed(repository)
-        self.blobs.lookups.invalidate(repository)
+        self.caches.changed(repository)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
-        if self.tag_lists.enabled:
+        if self.caches.tag_lists.enabled:
             names = await self._all_tags(repository)
             start = bisect.bisect_right(names, last) if last else 0
             end = len(names) if n is None else start + n
@@ -136,22 +131,18 @@ class ManifestStore:
 
     async def _all_tags(self, repository: str) -> list[str]:
         """Every tag of the repository in order, from the cache when it holds them."""
-        cached = self.tag_lists.get(repository, "")
+        cached = self.caches.tag_lists.get(repository, "")
         if cached is not None:
             return cached
-        generation = self.tag_lists.generation(repository)
+        generation = self.caches.tag_lists.generation(repository)
         async with self.db.read() as conn:
             repo_id = await repository_id(conn, repository)
             if repo_id is None:
                 raise NameUnknown({"name": repository})
             query = select(tags.c.name).where(tags.c.repository_id == repo_id)
             names = list((await conn.execute(query.order_by(tags.c.name))).scalars())
-        self.tag_lists.put(repository, "", names, generation)
+        self.caches.tag_lists.put(repository, "", names, generation)
         return names
-
-    def _changed(self, repository: str) -> None:
-        self.lookups.invalidate(repository)
-        self.tag_lists.invalidate(repository)
 
     async def catalog(
         self, n: int | None, last: str | None, visible: Callable[[str], bool] | None = None
@@ -306,20 +297,12 @@ class ManifestStore:
         await events.record(conn, actor, "tag.delete", repository, tag=tag, digest=row.digest)
 
     async def _load(self, stored: StoredManifest) -> bytes:
-        cached = self._bytes.get(stored.key)
+        cached = self.caches.manifest_bytes.get(stored.key)
         if cached is not None:
             return cached
         body = await self.blobs.read_bytes(Blob(stored.key, stored.size))
-        self._remember(stored.key, body)
+        self.caches.manifest_bytes.put(stored.key, body)
         return body
-
-    def _remember(self, key: str, body: bytes) -> None:
-        if self._cached + len(body) > CACHE_LIMIT:
-            self._bytes.clear()
-            self._cached = 0
-        if key not in self._bytes:
-            self._bytes[key] = body
-            self._cached += len(body)
 
 
 async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 
 from manifests.digest import Digest
 from storage.database import Conn, Database, rowcount
+from storage.lookup_cache import LookupCache
 from storage.schema import blobs, digest_aliases, repositories, repository_blobs
 
 BATCH = 500  # digests per query: far below every driver's limit on bound parameters
@@ -34,18 +35,20 @@ async def repository_id(conn: Conn, name: str) -> int | None:
     return row.scalar()
 
 
-async def ensure_repository(db: Database, conn: Conn, name: str) -> int:
+async def ensure_repository(db: Database, conn: Conn, name: str, known: LookupCache[int]) -> int:
     """The repository's id, creating the row if needed.
 
-    Ids never change and repositories are never removed, so an id seen before
-    this transaction wrote anything is remembered for good.
+    An id found before this transaction wrote anything is remembered in `known`
+    (an id never changes while its repository exists); one this transaction
+    created is not, since the transaction may yet roll back.
     """
-    known = db.repository_ids.get(name)
-    if known is not None:
-        return known
+    cached = known.get(name, "")
+    if cached is not None:
+        return cached
+    generation = known.generation(name)
     found = await repository_id(conn, name)
     if found is not None:
-        db.repository_ids[name] = found
+        known.put(name, "", found, generation)
         return found
     await conn.execute(db.insert_ignore(repositories).values(name=name, created=now()))
     created = await repository_id(conn, name)
