@@ -1,6 +1,7 @@
 """The blob store: digests over an object store, with global dedupe and
-per-repository visibility. It is the one owner of blob bytes: nothing else
-builds a blob's storage key or reads and writes it in the object store.
+per-repository visibility. It owns blob bytes: nothing else reads or writes a
+published blob in the object store. (Upload sessions compose several parts
+straight under the blob key, then hand over to `publish`.)
 
 Bytes live once under their BLAKE3 key; the alias table maps sha256, sha512
 and blake3 digests to that key. A blob becomes visible to a repository only
@@ -107,7 +108,7 @@ class BlobStore:
 
     async def store_bytes(self, data: bytes, digests: dict[str, Digest]) -> Blob:
         """Write small content (a manifest) durably under its key, before the transaction in
-        which `record` makes it visible; until then nothing refers to it."""
+        which `record` makes it visible to a repository."""
         blob = Blob(digests["blake3"].hex, len(data))
         await self.objects.put_bytes(layout.blob_key(blob.key), data)
         return blob
