@@ -76,14 +76,13 @@ class ManifestStore:
             repo_id = await self.blobs.record(conn, repository, digests, blob.size)
             await self._save(conn, repo_id, repository, blob.key, described, manifest, actor)
             await self._save_refs(conn, repo_id, blob.key, children)
+            digest = str(described.digest)
             for name in sorted(set(tag_names)):  # one lock order across concurrent pushes
-                await self._tag(conn, repo_id, repository, name, blob.key, described, actor)
+                await self._tag(conn, repo_id, repository, name, blob.key, digest, actor)
         self.caches.changed(repository)
         self.caches.manifest_bytes.put(blob.key, body)
         subject = str(manifest.subject.digest) if manifest.subject else None
-        return StoredManifest(
-            str(described.digest), manifest.media_type, blob.size, blob.key, subject
-        )
+        return StoredManifest(digest, manifest.media_type, blob.size, blob.key, subject)
 
     async def get(self, repository: str, reference: str) -> tuple[StoredManifest, bytes]:
         stored = await self.stat(repository, reference)
@@ -202,6 +201,7 @@ class ManifestStore:
     ) -> None:
         """The manifest's row, which holds its referrer descriptor, and the push event."""
         subject = str(manifest.subject.digest) if manifest.subject else None
+        annotations = described.annotations
         values = {
             "repository_id": repo_id,
             "blob_key": key,
@@ -211,9 +211,7 @@ class ManifestStore:
             "subject": subject,
             "size": described.size,
             "created": now(),
-            "annotations": json.dumps(dict(described.annotations))
-            if described.annotations
-            else None,
+            "annotations": json.dumps(dict(annotations)) if annotations else None,
         }
         await conn.execute(self.db.upsert(manifests, ["repository_id", "blob_key"], values))
         await events.record(
@@ -247,12 +245,11 @@ class ManifestStore:
         repository: str,
         name: str,
         key: str,
-        described: Descriptor,
+        digest: str,
         actor: str,
     ) -> None:
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
-        digest = str(described.digest)
         await events.record(conn, actor, "tag.push", repository, tag=name, digest=digest)
 
     async def _delete_manifest(
@@ -327,7 +324,7 @@ async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object
 
 async def _resolve_references(conn: Conn, repository: str, manifest: Manifest) -> dict[str, str]:
     """Storage key → kind (config, layer, manifest) of everything the manifest needs, checked
-    for this repository in one query; the first one missing raises."""
+    for this repository a batch at a time, not a query each; the first one missing raises."""
     needed = manifest.referenced
     if not needed:
         return {}
