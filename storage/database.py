@@ -154,7 +154,6 @@ def schema_state(current: str | None) -> SchemaState:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        self.repository_ids: dict[str, int] = {}  # see repositories.ensure_repository
         self.is_sqlite = self.url.startswith("sqlite")
         self.is_postgresql = self.url.startswith("postgresql")
         self._sqlite: SqliteConnections | None = None

@@ -7,8 +7,9 @@ sweeping (GC, tests), never for finding what an upload wrote.
 
 Optional capabilities are small protocols a backend may also implement:
 `Appending` (add bytes to the end of an object in place), `PresignedReads`
-(hand clients a URL to fetch an object directly) and `Closing` (release
-connections and threads at shutdown).
+(hand clients a URL to fetch an object directly), `LocalFiles` (objects are
+files on this machine, for zero-copy sends) and `Closing` (release connections
+and threads at shutdown).
 """
 
 from __future__ import annotations
@@ -94,6 +95,14 @@ class Bucketed(Protocol):
 
 
 @runtime_checkable
+class LocalFiles(Protocol):
+    """A backend that keeps each object in a file of its own on this machine."""
+
+    def local_path(self, key: str) -> str | None:
+        """The file that holds (or would hold) the object under `key`; None if it has none."""
+
+
+@runtime_checkable
 class Closing(Protocol):
     async def close(self) -> None: ...
 
@@ -107,6 +116,10 @@ async def redirect_url(store: ObjectStore, key: str) -> str | None:
     if isinstance(store, PresignedReads) and store.redirect_reads:
         return await store.presigned_url(key)
     return None
+
+
+def local_files(store: ObjectStore) -> LocalFiles | None:
+    return store if isinstance(store, LocalFiles) else None
 
 
 async def opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

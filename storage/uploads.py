@@ -13,9 +13,10 @@ server-side multipart copy, where only runs of chunks under its 5 MiB part
 minimum pass through the registry once more). A whole-blob push streams into
 one object and is published.
 
-The hash state of a session lives in the process that last wrote to it. A
-request that lands elsewhere (another replica, a restart) rebuilds it by
-re-reading the stored parts: slower, always correct, never pickled.
+The hash state of a session lives in the process that last wrote to it
+(storage/upload_state.py, which also bounds it). A request that lands
+elsewhere (another replica, a restart) rebuilds it by re-reading the stored
+parts: slower, always correct, never pickled.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, delete, select, update
@@ -38,6 +40,7 @@ from storage.intake import Intake, Intakes
 from storage.objects import ObjectStore, ObjectWriter, appending
 from storage.repositories import now
 from storage.schema import uploads
+from storage.upload_state import Progress, SessionStates
 
 INGEST_CHUNK = 1024 * 1024
 # Built once: statements are the hot path of small pushes, and building one costs
@@ -50,14 +53,6 @@ _RESIZE = (
     .values(size=bindparam("new_size"), updated=bindparam("at"))
 )
 _DROP = delete(uploads).where(uploads.c.id == bindparam("id"))
-
-
-@dataclass(slots=True)
-class _Progress:
-    """What this process knows of a session: the running digests and the stored parts."""
-
-    verifier: Verifier
-    parts: list[tuple[str, int]]  # (key, size) in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +68,18 @@ class Upload:
 
 
 class UploadSessions:
-    def __init__(self, db: Database, objects: ObjectStore, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        blobs: BlobStore,
+        states: SessionStates | None = None,
+    ) -> None:
         self.db = db
         self.objects = objects
         self.blobs = blobs
         self._appender = appending(objects)  # checked once: a protocol isinstance is slow
-        self._progress: dict[str, _Progress] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._states = states or SessionStates()
         self._intakes = Intakes()
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
@@ -97,7 +97,7 @@ class UploadSessions:
                     "updated": started,
                 },
             )
-        self._progress[upload.id] = _Progress(Verifier(_extra(algorithm)), [])
+        self._states.keep(upload.id, Progress(Verifier(_extra(algorithm)), []))
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:
@@ -123,7 +123,7 @@ class UploadSessions:
                 try:
                     await self._set_size(upload, grown.size)
                 except BaseException:
-                    self._progress.pop(upload.id, None)
+                    self._states.discard_progress(upload.id)
                     raise
             return grown
 
@@ -202,7 +202,7 @@ class UploadSessions:
         chunks: AsyncIterator[bytes],
         start: int | None,
         length: int | None,
-    ) -> tuple[Upload, _Progress]:
+    ) -> tuple[Upload, Progress]:
         """Write a chunk at the session's end. The upload returned counts it; the metadata
         does not yet."""
         if start is not None and start != upload.size:
@@ -212,26 +212,26 @@ class UploadSessions:
         try:
             written = await self._write_chunk(upload, key, chunks, progress.verifier, length)
         except BaseException:
-            self._progress.pop(upload.id, None)
+            self._states.discard_progress(upload.id)
             raise
         if written:
             progress.parts = _grown(progress.parts, key, written)
         return replace(upload, size=upload.size + written), progress
 
-    async def _load(self, upload: Upload, algorithm: str | None = None) -> _Progress:
+    async def _load(self, upload: Upload, algorithm: str | None = None) -> Progress:
         """This process's progress of the session, rebuilt from the stored parts if stale."""
-        progress = self._progress.get(upload.id)
+        progress = self._states.progress(upload.id)
         wanted = set(_extra(upload.algorithm)) | set(_extra(algorithm))
         if (
             progress is None
             or progress.verifier.size != upload.size
             or not wanted <= progress.verifier.algorithms
         ):
-            progress = _Progress(Verifier(wanted), await self._stored_parts(upload))
+            progress = Progress(Verifier(wanted), await self._stored_parts(upload))
             for key, size in progress.parts:
                 async for chunk in self.objects.read(key, 0, size):
                     await progress.verifier.update_async(chunk)
-            self._progress[upload.id] = progress
+            self._states.keep(upload.id, progress)
         return progress
 
     async def _stored_parts(self, upload: Upload) -> list[tuple[str, int]]:
@@ -310,13 +310,18 @@ class UploadSessions:
         return bool(rowcount(result))
 
     async def _discard(self, upload: Upload) -> None:
-        """Forget a session whose row is gone: its progress, lock and stored chunks."""
-        self._progress.pop(upload.id, None)
+        """Forget a session whose row is gone: its state in memory and its stored chunks."""
+        self._states.discard_progress(upload.id)
         await self.objects.delete(layout.upload_dir(upload.id))
-        self._locks.pop(upload.id, None)
+        self.forget(upload.id)
 
-    def _lock(self, upload_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(upload_id, asyncio.Lock())
+    def forget(self, upload_id: str) -> None:
+        """Drop this process's state of a session whose row is gone (closed, cancelled, or
+        reaped as abandoned). Abandoned sessions also age out by themselves (upload_state)."""
+        self._states.forget(upload_id)
+
+    def _lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
+        return self._states.lock(upload_id)
 
     @contextlib.asynccontextmanager
     async def _streaming(
