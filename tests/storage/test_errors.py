@@ -7,9 +7,10 @@ import re
 from storage import errors
 
 
-def subclasses(cls: type) -> set[str]:
+def subclasses(cls: type[Exception]) -> set[str]:
     found: set[str] = set()
-    for sub in cls.__subclasses__():
+    subs: list[type[Exception]] = cls.__subclasses__()
+    for sub in subs:
         found |= {sub.__name__, *subclasses(sub)}
     return found
 
