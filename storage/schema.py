@@ -128,3 +128,12 @@ storage_usage = Table(
     Column("counted", DateTime(timezone=True)),  # None: never counted
     Column("counting_until", DateTime(timezone=True)),  # a process counts until then
 )
+
+leases = Table(
+    "leases",
+    metadata,
+    # a job that one process of all the workers and replicas runs at a time: gc, scrub
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(128)),
+    Column("expires", DateTime(timezone=True)),
+)
