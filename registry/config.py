@@ -326,7 +326,7 @@ def _build(values: dict[str, Any]) -> Settings:
     if settings.metrics_addr is not None:
         split_addr(settings.metrics_addr, "metrics_addr")
     if settings.metrics_usage_interval < 1:
-        raise ConfigError("metrics_usage_interval must be at least 1s")
+        raise ConfigError("metrics_usage_interval must be at least 1s; set it to 1s or more")
     _check_notifications(settings)
     _check_auth(settings)
     _check_urls(settings)
