@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 HEX_LENGTHS: dict[str, int] = {"sha256": 64, "sha512": 128, "blake3": 64}
-CANONICAL = "sha256"
 
 _GRAMMAR = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 

@@ -8,13 +8,26 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.auth.rules import CATALOG, DELETE, PUBLIC, PULL, PUSH, SIGNED_IN, GuardedRoute
+from registry.auth.rules import (
+    CATALOG,
+    DELETE,
+    PUBLIC,
+    PULL,
+    PUSH,
+    SIGNED_IN,
+    GuardedRoute,
+    admin,
+)
 from registry.auth.setup import build as build_auth
+from registry.background import running
 from registry.config import Settings
-from registry.errors import exception_handlers, track_body
-from registry.routes import base, blobs, health, listings, manifests, uploads
+from registry.errors import exception_handlers
+from registry.metrics import exposition
+from registry.notifications.sinks import parse_sinks
+from registry.observe import RequestObserver
+from registry.pulls import PullRecorder
+from registry.routes import base, blobs, events, health, listings, manifests, uploads
 from storage.store import Storage
 
 NAME = "/v2/{name:path}"
@@ -50,34 +63,21 @@ routes = [
         access={"GET": PULL},
         name="referrers",
     ),
+    # After the repository routes, which it cannot match: manifest GETs try fewer patterns.
+    G("/v2/_events", events.list_events, access={"GET": admin("events")}, name="events"),
     G("/healthz", health.live, access={"GET": PUBLIC}, name="liveness"),
     G("/readyz", health.ready, access={"GET": PUBLIC}, name="readiness"),
 ]
 
 
-class ApiVersionHeader:
-    """Every response says which API it speaks; every request body is tracked so that
-    an error answered before the body was read can drain it (errors.track_body)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"docker-distribution-api-version", b"registry/2.0"),
-                ]
-            await send(message)
-
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        await self.app(scope, await track_body(scope, receive), send_with_header)
+# Served on the API address unless metrics_addr names one of its own.
+METRICS = G("/metrics", exposition.metrics, access={"GET": admin("metrics")}, name="metrics")
 
 
 def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     """The app; its lifespan opens storage (migrating first unless `migrate` is False)."""
+    sinks = parse_sinks(settings.notifications)
+    pulls = PullRecorder() if settings.pull_events else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -85,15 +85,18 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
             Path(settings.data_dir), settings.metadata_url, settings.s3, migrate=migrate
         )
         try:
-            yield
+            async with running(settings, app.state.storage, sinks, pulls):
+                yield
         finally:
             await app.state.storage.close()
 
     auth = build_auth(settings)
-    served = [*routes, *(auth.routes() if auth else [])]
+    metrics = [METRICS] if settings.metrics_addr is None else []
+    served = [*routes, *metrics, *(auth.routes() if auth else [])]
+    observer = Middleware(RequestObserver, routes=served, pulls=pulls)
     return Starlette(
         routes=served,
-        middleware=[Middleware(ApiVersionHeader), *([auth.middleware(served)] if auth else [])],
+        middleware=[observer, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

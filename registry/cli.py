@@ -5,27 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, migrate, serve
+from registry.commands import Command, check, events, migrate, serve
+from registry.preflight import CONFIGURATION, StartupError
+from registry.version import package_version
 
-COMMANDS: list[Command] = [serve.COMMAND, migrate.COMMAND]
+COMMANDS: list[Command] = [serve.COMMAND, check.COMMAND, migrate.COMMAND, events.COMMAND]
+
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
 
 DESCRIPTION = """\
 artifact-store: an OCI distribution registry.
 
 Settings come from a TOML file (--config), then ARTIFACT_STORE_<NAME>
 environment variables, then flags; later sources win."""
-
-
-def package_version() -> str:
-    try:
-        return version("artifact-store")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,11 +68,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = config.load(args.config, os.environ, vars(args))
-        command = next(c for c in COMMANDS if c.name == args.command)
+    except config.ConfigError as exc:
+        return _failed(exc, CONFIGURATION)
+    command = next(c for c in COMMANDS if c.name == args.command)
+    try:
         return command.run(args, settings)
-    except config.ConfigError as exc:  # also a key or htpasswd file found unusable at start
-        print(f"artifact-store: {exc}", file=sys.stderr)
-        return 2
+    except config.ConfigError as exc:  # a key or htpasswd file found unusable at start
+        return _failed(exc, CONFIGURATION, settings.log_level == "debug")
+    except StartupError as exc:
+        return _failed(exc, exc.status, settings.log_level == "debug")
+    except KeyboardInterrupt:  # Ctrl-C while starting (waiting for the database, say)
+        return INTERRUPTED
+
+
+def _failed(exc: Exception, status: int, debug: bool = False) -> int:
+    """One line on stderr; the traceback before it only at log level debug."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"artifact-store: {exc}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

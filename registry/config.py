@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from storage.s3_plan import MAX_PART, MIN_PART
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "ARTIFACT_STORE_"
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 AUTH_MODES = ("none", "basic", "token")
 TOKEN_ALGORITHMS = ("ES256", "EdDSA")
 STORAGE_BACKENDS = ("filesystem", "s3")
@@ -38,6 +40,18 @@ BOOLEANS.update({"0": False, "false": False, "no": False, "off": False})
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+MASK = "***"
+MAX_PORT = 65535
+# The metadata databases the registry speaks to, and the drivers it has.
+METADATA_SCHEMES = (
+    "sqlite",
+    "sqlite+pysqlite",
+    "sqlite+aiosqlite",
+    "postgresql",
+    "postgresql+asyncpg",
+)
+# Where a setting's value came from, weakest first: each later source wins.
+SOURCES = ("default", "file", "environment", "flag")
 
 
 class ConfigError(ValueError):
@@ -74,6 +88,11 @@ class Settings:
     metadata_url: str | None = setting(
         None, "SQLAlchemy URL of the metadata database (default sqlite in the data dir)"
     )
+    metadata_connect_timeout: float = setting(
+        30.0,
+        "how long start-up retries a metadata database it cannot reach, with backoff (30s)",
+        duration=True,
+    )
     log_level: str = setting(
         "info", "debug, info, warning, error or critical (default info)", choices=LOG_LEVELS
     )
@@ -86,6 +105,28 @@ class Settings:
         " 1: a single process)",
         minimum=1,
         maximum=256,
+    )
+    log_format: str = setting(
+        "text",
+        "text, or json: one JSON object per line for every record (default text)",
+        choices=LOG_FORMATS,
+    )
+    metrics_addr: str | None = setting(
+        None, "HOST:PORT to serve /metrics on, without auth, instead of on addr (default none)"
+    )
+    metrics_usage_interval: float = setting(
+        60.0,
+        "how often one process counts blobs, bytes and upload sessions for /metrics (1m)",
+        duration=True,
+    )
+    notifications: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: webhook sinks (name, url, headers, actions, repositories, "
+        "timeout, backoff, backoff_max, format); see docs/operations.md",
+        table=True,
+    )
+    pull_events: bool = setting(
+        False, "record manifest and blob pulls in the event log, in batches (default false)"
     )
     tls_cert: Path | None = setting(
         None, "PEM certificate (chain) to serve HTTPS with; needs tls_key"
@@ -190,10 +231,14 @@ class Settings:
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, sep, port = self.addr.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ConfigError(f"addr must be HOST:PORT, got {self.addr!r}")
-        return host.strip("[]") or "0.0.0.0", int(port)
+        return split_addr(self.addr, "addr")
+
+
+def split_addr(addr: str, name: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or int(port) > MAX_PORT:
+        raise ConfigError(f"{name} must be HOST:PORT, got {addr!r}; write it as 0.0.0.0:5000")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def default_workers() -> int:
@@ -232,23 +277,64 @@ def optional(name: str) -> bool:
     return type(None) in typing.get_args(TYPES[name])
 
 
+@dataclass(frozen=True)
+class Loaded:
+    settings: Settings
+    sources: dict[str, str]  # setting name -> one of SOURCES
+
+
 def load(config_file: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) -> Settings:
+    return load_with_sources(config_file, env, flags).settings
+
+
+def load_with_sources(
+    config_file: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]
+) -> Loaded:
+    """The settings, and for each the source its value came from."""
+    given = {
+        "file": _from_file(config_file) if config_file is not None else {},
+        "environment": _from_env(env),
+        "flag": {k: v for k, v in flags.items() if v is not None and k in FIELDS},
+    }
     values: dict[str, Any] = {}
-    if config_file is not None:
-        values.update(_from_file(config_file))
-    values.update(_from_env(env))
-    values.update({k: v for k, v in flags.items() if v is not None and k in FIELDS})
-    return _build(values)
+    sources = dict.fromkeys(FIELDS, "default")
+    for source, found in given.items():
+        values.update(found)
+        sources.update(dict.fromkeys(found, source))
+    origins = {name: _origin(name, source, config_file) for name, source in sources.items()}
+    return Loaded(_build(_converted(values, origins)), sources)
+
+
+def _origin(name: str, source: str, config_file: Path | None) -> str:
+    """Where an operator corrects the value of `name` that came from `source`."""
+    if source == "environment":
+        return env_name(name)
+    if source == "flag":
+        return flag_name(name)
+    return f"{name} in {config_file}"
+
+
+def _converted(values: dict[str, Any], origins: dict[str, str]) -> dict[str, Any]:
+    """Each value as its setting holds it; a bad one names where it came from."""
+    converted = {}
+    for name, value in values.items():
+        try:
+            converted[name] = convert(name, value)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; correct {origins[name]}") from exc
+    return converted
 
 
 def _from_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        raise ConfigError(f"cannot read config file {path}: {exc}; correct it or --config") from exc
     unknown = set(data) - set(FIELDS)
     if unknown:
-        raise ConfigError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+        names = ", ".join(sorted(unknown))
+        fix = "correct or remove them (artifact-store serve --help lists every setting)"
+        raise ConfigError(f"unknown settings in {path}: {names}; {fix}")
     return data
 
 
@@ -261,25 +347,68 @@ def _from_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _build(values: dict[str, Any]) -> Settings:
-    settings = Settings(**{k: convert(k, v) for k, v in values.items()})
+    settings = Settings(**values)
     settings.host_port  # noqa: B018 - validates addr early
+    if settings.metrics_addr is not None:
+        split_addr(settings.metrics_addr, "metrics_addr")
+    if settings.metrics_usage_interval < 1:
+        raise ConfigError("metrics_usage_interval must be at least 1s; set it to 1s or more")
+    _check_notifications(settings)
     _check_auth(settings)
+    _check_urls(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
-        raise ConfigError("storage = s3 needs s3_bucket")
+        raise ConfigError("storage = s3 needs s3_bucket; set s3_bucket, or storage = filesystem")
     return settings
+
+
+def _check_urls(settings: Settings) -> None:
+    """The URLs a backend is reached by, in a form it can use; passwords never echoed."""
+    url = settings.metadata_url
+    if url is not None and not _url_fits(url, METADATA_SCHEMES):
+        raise ConfigError(
+            f"metadata_url must be a postgresql:// or sqlite:/// URL, got"
+            f" {_url_without_password(url)!r}; write it as"
+            " postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+        )
+    endpoint = settings.s3_endpoint_url
+    if endpoint is not None and not _url_fits(endpoint, ("http", "https"), needs_host=True):
+        raise ConfigError(
+            f"s3_endpoint_url must be an http:// or https:// URL, got"
+            f" {_url_without_password(endpoint)!r}; write it as https://HOST[:PORT]"
+        )
+
+
+def _url_fits(url: str, schemes: tuple[str, ...], needs_host: bool = False) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme.lower() in schemes and (parts.hostname is not None or not needs_host)
+
+
+def _check_notifications(settings: Settings) -> None:
+    from registry.notifications.sinks import parse_sinks  # which takes ConfigError from here
+
+    parse_sinks(settings.notifications)
 
 
 def _check_auth(settings: Settings) -> None:
     if (settings.tls_cert is None) != (settings.tls_key is None):
-        raise ConfigError("tls_cert and tls_key go together")
+        raise ConfigError("tls_cert and tls_key go together; set both, or neither")
     if (settings.auth_trusted_keys is None) != (settings.auth_trusted_issuer is None):
-        raise ConfigError("auth_trusted_keys and auth_trusted_issuer go together")
+        raise ConfigError("auth_trusted_keys and auth_trusted_issuer go together; set both")
     if settings.auth_mode == "basic" and settings.auth_htpasswd is None:
-        raise ConfigError("auth = basic needs auth_htpasswd")
+        raise ConfigError("auth = basic needs auth_htpasswd; set it to an htpasswd file")
     if settings.auth_mode == "token" and not (settings.auth_htpasswd or settings.auth_trusted_keys):
-        raise ConfigError("auth = token needs auth_htpasswd (built-in issuer) or auth_trusted_keys")
+        raise ConfigError(
+            "auth = token needs an issuer; set auth_htpasswd (built-in) or auth_trusted_keys"
+        )
     if settings.auth_mode == "token" and not (settings.auth_htpasswd or settings.auth_token_realm):
-        raise ConfigError("auth = token with only an external issuer needs auth_token_realm")
+        raise ConfigError(
+            "auth = token with only an external issuer needs auth_token_realm; set it"
+            " to the issuer's token URL"
+        )
 
 
 def convert(name: str, value: Any) -> Any:
@@ -359,6 +488,44 @@ def _table(name: str, value: Any, kind: Any) -> Any:
         return tuple(value)
     shape = "table" if kind is dict else "array of tables ([[" + name + "]])"
     raise ConfigError(f"{name} must be a TOML {shape}")
+
+
+def shown(name: str, value: Any) -> Any:
+    """A setting's value as the effective configuration shows it: secrets masked."""
+    return masked(SPECS[name], value)
+
+
+def masked(spec: Spec, value: Any) -> Any:
+    """MASK for a secret setting that is set; a URL's password masked; paths as text;
+    durations as written (30s)."""
+    if value is None:
+        return value
+    if spec.secret:
+        return MASK
+    if spec.duration:
+        return duration_text(value)
+    if isinstance(value, bool | int | float | dict | tuple):
+        return value
+    return _url_without_password(str(value))
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in the largest unit that writes it whole: 7d, 24h, 90m, 30s, 1.5s."""
+    for unit, size in sorted(DURATION_UNITS.items(), key=lambda item: -item[1]):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds:g}s"
+
+
+def _url_without_password(text: str) -> str:
+    if "://" not in text:
+        return text
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
 
 
 def reference_table() -> str:

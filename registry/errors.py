@@ -7,12 +7,15 @@ carries its own try/except ladder.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import math
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope
+from starlette.types import Message, Receive, Scope, Send
 
 from manifests.digest import InvalidDigest
 from manifests.parse import ManifestInvalid
@@ -128,7 +131,9 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
 
 
 DRAIN_LIMIT = 256 * 1024
-BODY_DONE = "artifact_store.body_done"  # scope key set by track_body
+# Scope key: False while the request body is unread, True once read to its end (set by
+# registry/observe.py's tracking receive; absent: no body to drain).
+BODY_DONE = "artifact_store.body_done"
 
 
 def error_body(code: str, detail: object = None) -> dict[str, Any]:
@@ -163,35 +168,71 @@ async def _drained(request: Request) -> bool:
 
     A body larger than DRAIN_LIMIT is not worth reading: the response closes the
     connection instead (Go's net/http server does the same, with the same limit).
+    HTTP/2 has no such close for one stream, and Hypercorn fails the whole
+    connection when body data comes for a stream it has answered: all of it is read.
     """
     if request.scope.get(BODY_DONE, True):
         return True
+    limit = DRAIN_LIMIT if request.scope["http_version"] < "2" else math.inf
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > DRAIN_LIMIT:
+    if declared.isdigit() and int(declared) > limit:
         return False
     size = 0
     try:
         while not request.scope[BODY_DONE]:
             message = await request.receive()
             size += len(message.get("body", b""))
-            if message["type"] == "http.disconnect" or size > DRAIN_LIMIT:
+            if message["type"] == "http.disconnect" or size > limit:
                 return False
     except ClientDisconnect:
         return False
     return True
 
 
-async def track_body(scope: Scope, receive: Receive) -> Receive:
-    """A receive that marks the scope once the request body has been read to its end."""
-    scope[BODY_DONE] = False
+def draining_send(scope: Scope, receive: Receive, send: Send) -> Send:
+    """A send that, while it sends the end of a response given before the request body
+    was all read, takes in and drops what of the body is still arriving.
 
-    async def tracked() -> Message:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            scope[BODY_DONE] = True
-        return message
+    Hypercorn queues the body for the app in a bounded queue, and from inside the send
+    that ends the response it puts `http.disconnect` on that same queue. If the app has
+    stopped reading while the client kept sending, the queue is full: that send would
+    never return, and the connection would stay open and unread, its client blocked
+    writing the body and never reading the answer. Taking the queued messages lets the
+    server finish the response and close the connection (the body is not complete).
+    """
 
-    return tracked
+    async def send_draining(message: Message) -> None:
+        if scope[BODY_DONE] or not _ends_response(message):
+            return await send(message)
+        drain = asyncio.ensure_future(_drop_body(receive))
+        try:
+            await send(message)
+        finally:
+            drain.cancel()
+
+    return send_draining
+
+
+def may_have_body(scope: Scope) -> bool:
+    """HTTP/1.1 announces a body (RFC 9112 6.3); HTTP/2 may send one without a length."""
+    length = b""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            length = value
+    return length.strip() not in (b"", b"0") or (not length and scope["http_version"] >= "2")
+
+
+def _ends_response(message: Message) -> bool:
+    return message["type"] == "http.response.body" and not message.get("more_body", False)
+
+
+async def _drop_body(receive: Receive) -> None:
+    """Receive until the server says the request is over."""
+    with contextlib.suppress(Exception):
+        while (await receive())["type"] == "http.request":
+            pass
 
 
 async def handle_http(request: Request, exc: Exception) -> Response:

@@ -6,9 +6,11 @@ import re
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from manifests.digest import Digest
-from registry.auth.access import grant
+from registry.auth.access import SCOPE_KEY
+from registry.auth.grants import EVERYTHING
 from registry.errors import RangeNotSatisfiable, SizeInvalid, UploadRangeInvalid
 from registry.names import check_name
 from storage.store import Storage
@@ -31,10 +33,14 @@ def path_digest(request: Request) -> Digest:
 
 
 def actor(request: Request) -> str:
+    return scope_actor(request.scope)
+
+
+def scope_actor(scope: Scope) -> str:
     """Who made the change, for the event log: the signed-in user, else the address."""
-    user = grant(request).subject
-    client = request.client
-    return f"{user or 'anonymous'}@{client.host}" if client else user or "anonymous"
+    user = scope.get(SCOPE_KEY, EVERYTHING).subject
+    client = scope.get("client")
+    return f"{user or 'anonymous'}@{client[0]}" if client else user or "anonymous"
 
 
 def content_length(request: Request) -> int | None:

@@ -1,43 +1,60 @@
-"""`serve`: the start-up sequence, in the parent process, before any worker starts.
+"""`serve`: the start-up sequence, in the first process, before any worker starts.
 
-  logging ─► (preflight) ─► migrations, once ─► auth files ─► the address, once ─► server
-                                                                                  │
-                granian: forks its workers (each binds addr with SO_REUSEPORT) ◄──┤
-                Hypercorn: serves the bound socket itself, or spawns workers ◄────┘
-                           that share it (registry/serving/supervisor.py)
+  logging ─► preflight (data dir, TLS, auth files, object store, metadata: migrated)
+          ─► the token signing key, made once ─► metrics_addr ─► addr, once ─► server
+                                                                              │
+              granian: forks its workers (each binds addr with SO_REUSEPORT) ◄┤
+              Hypercorn: serves the bound socket itself, or forks workers ◄───┘
+                         that share it (registry/serving/supervisor.py)
 
-Workers open storage without migrating; SIGTERM or SIGINT to the parent stops them
-all gracefully; the exit status is 0 after such a stop.
+Workers open storage without migrating; SIGTERM or SIGINT to the first process
+stops them all gracefully; the exit status is 0 after such a stop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path
 
 from registry.auth.setup import build as build_auth
 from registry.auth.setup import insecure_listen_warning
 from registry.config import Settings
+from registry.metrics import exposition
+from registry.preflight import preflight
 from registry.serving import listener, process
-from storage.database import default_url, migrate_url
 
 log = logging.getLogger("artifact-store")
 
 
 def serve(settings: Settings) -> int:
     process.prepare(settings)
-    # The start-up checks (preflight) belong here: once, before anything is bound.
-    revision = asyncio.run(migrate_url(_metadata_url(settings), Path(settings.data_dir)))
-    log.info("metadata schema at revision %s", revision)
-    build_auth(settings)  # reads the auth files, and creates the token key once for all
-    warning = insecure_listen_warning(settings)
-    if warning:
-        log.warning("%s", warning)
-    return _run_server(settings)
+    preflight(settings)
+    build_auth(settings)  # creates the token signing key, when it makes one, once for all
+    metrics_listener = exposition.listen(settings)  # every worker's metrics, from here
+    if metrics_listener is not None:
+        log.info("metrics on http://%s/metrics", settings.metrics_addr)
+    try:
+        return _run_server(settings)
+    finally:
+        if metrics_listener is not None:
+            metrics_listener.shutdown()
 
 
 def _run_server(settings: Settings) -> int:
+    if settings.server == "granian":
+        from registry.serving import granian_server
+
+        address = listener.check_free(settings)
+        _announce(settings)
+        return granian_server.run(settings, address)
+    from registry.serving import hypercorn_server
+
+    sock = listener.bind(settings)
+    _announce(settings)
+    return hypercorn_server.run(settings, sock)
+
+
+def _announce(settings: Settings) -> None:
+    """Once addr is ours: what serves, and a warning when it is open to others."""
     workers = settings.worker_count
     log.info(
         "artifact-store on %s (%s, %d worker%s), data in %s",
@@ -47,14 +64,6 @@ def _run_server(settings: Settings) -> int:
         "" if workers == 1 else "s",
         settings.data_dir,
     )
-    if settings.server == "granian":
-        from registry.serving import granian_server
-
-        return granian_server.run(settings, listener.check_free(settings))
-    from registry.serving import hypercorn_server
-
-    return hypercorn_server.run(settings, listener.bind(settings))
-
-
-def _metadata_url(settings: Settings) -> str:
-    return settings.metadata_url or default_url(Path(settings.data_dir))
+    warning = insecure_listen_warning(settings)
+    if warning:
+        log.warning("%s", warning)

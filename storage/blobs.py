@@ -1,10 +1,15 @@
 """The blob store: digests over an object store, with global dedupe and
-per-repository visibility.
+per-repository visibility. It owns blob bytes: nothing else reads or writes a
+published blob in the object store. (Upload sessions compose several parts
+straight under the blob key, then hand over to `publish`.)
 
 Bytes live once under their BLAKE3 key; the alias table maps sha256, sha512
 and blake3 digests to that key. A blob becomes visible to a repository only
 after its bytes are durable and, in one transaction, its aliases, the
-repository link and the event are committed.
+repository link and the event are committed. Uploads publish through
+`publish`; small content (manifests) is written by `store_bytes` before the
+caller's transaction, in which `record` makes it visible. Readers get a blob
+through `open`: a redirect to the object store, or its bytes.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from sqlalchemy import bindparam, delete
 
 from manifests.digest import Digest
 from storage import events, layout
-from storage.database import Database
+from storage.caches import RepositoryCaches
+from storage.database import Conn, Database
 from storage.errors import BlobUnknown
-from storage.lookup_cache import LookupCache
-from storage.objects import ObjectStore
+from storage.objects import ObjectStore, local_files, opened, redirect_url
 from storage.repositories import (
     ensure_repository,
     link_blob,
@@ -38,27 +43,87 @@ class Blob:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class BlobRedirect:
+    """The object store serves the blob (and any byte range the client asks for) at `url`."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlobStream:
+    """Bytes [start, end) of a blob of `size` bytes. The first chunk is already read, so an
+    object that is missing or unreachable has failed in `open`, before any response."""
+
+    chunks: AsyncIterator[bytes]
+    start: int
+    end: int
+    size: int
+    path: str | None = None  # the local file holding the whole blob, where the store has one
+
+
+BlobContent = BlobRedirect | BlobStream
+
+
 class BlobStore:
-    def __init__(self, db: Database, objects: ObjectStore) -> None:
+    def __init__(
+        self, db: Database, objects: ObjectStore, caches: RepositoryCaches | None = None
+    ) -> None:
         self.db = db
         self.objects = objects
-        self.lookups: LookupCache[Blob] = LookupCache(db.is_sqlite)
+        self.caches = caches or RepositoryCaches(lookups=db.is_sqlite)
+        self._local = local_files(objects)  # checked once: a protocol isinstance is slow
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
-        cached = self.lookups.get(repository, str(digest))
+        cached = self.caches.blobs.get(repository, str(digest))
         if cached is not None:
             return cached
-        generation = self.lookups.generation(repository)
+        generation = self.caches.blobs.generation(repository)
         async with self.db.read() as conn:
             found = await resolve_in_repository(conn, repository, digest)
         if found is None:
             raise BlobUnknown({"digest": str(digest)})
         blob = Blob(*found)
-        self.lookups.put(repository, str(digest), blob, generation)
+        self.caches.blobs.put(repository, str(digest), blob, generation)
         return blob
 
+    async def open(self, blob: Blob, start: int = 0, end: int | None = None) -> BlobContent:
+        """How to serve bytes [start, end) of the blob (to its end when `end` is None): a
+        redirect where the object store hands out URLs, else the bytes, already opened."""
+        key = layout.blob_key(blob.key)
+        url = await redirect_url(self.objects, key)
+        if url is not None:
+            return BlobRedirect(url)
+        chunks = await opened(self.objects.read(key, start, end))
+        path = self._local.local_path(key) if self._local is not None else None
+        return BlobStream(chunks, start, blob.size if end is None else end, blob.size, path)
+
     def read(self, blob: Blob, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the blob, in chunks; a missing object fails on the first."""
         return self.objects.read(layout.blob_key(blob.key), start, end)
+
+    async def read_bytes(self, blob: Blob) -> bytes:
+        """The whole blob in memory: for small content (manifests)."""
+        return b"".join([chunk async for chunk in self.read(blob)])
+
+    async def store_bytes(self, data: bytes, digests: dict[str, Digest]) -> Blob:
+        """Write small content (a manifest) durably under its key, before the transaction in
+        which `record` makes it visible to a repository."""
+        blob = Blob(digests["blake3"].hex, len(data))
+        await self.objects.put_bytes(layout.blob_key(blob.key), data)
+        return blob
+
+    async def record(
+        self, conn: Conn, repository: str, digests: dict[str, Digest], size: int
+    ) -> int:
+        """Make durable bytes readable from the repository, in the caller's write transaction:
+        the repository row (first, as every writer does: one lock order, no deadlocks), the
+        blob and its aliases, the link. Returns the repository's id. The caller records the
+        event that says why."""
+        repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
+        key = await record_blob(self.db, conn, digests, size)
+        await link_blob(self.db, conn, repo_id, key)
+        return repo_id
 
     async def publish(
         self,
@@ -71,12 +136,10 @@ class BlobStore:
     ) -> None:
         """Move verified bytes into place, then make them visible to the repository; the
         upload session `closing` ends in the same transaction."""
-        await self.objects.publish(source_key, layout.blob_key(digests["blake3"].hex))
+        key = digests["blake3"].hex
+        await self.objects.publish(source_key, layout.blob_key(key))
         async with self.db.write() as conn:
-            # Repository first, as every writer does: one lock order, no deadlocks.
-            repo_id = await ensure_repository(self.db, conn, repository)
-            key = await record_blob(self.db, conn, digests, size)
-            await link_blob(self.db, conn, repo_id, key)
+            await self.record(conn, repository, digests, size)
             await events.record(
                 conn,
                 actor,
@@ -96,7 +159,7 @@ class BlobStore:
             found = await resolve_in_repository(conn, source, digest)
             if found is None:
                 return False
-            repo_id = await ensure_repository(self.db, conn, target)
+            repo_id = await ensure_repository(self.db, conn, target, self.caches.repository_ids)
             await link_blob(self.db, conn, repo_id, found[0])
             await events.record(
                 conn,
@@ -126,4 +189,4 @@ class BlobStore:
             await events.record(
                 conn, actor, "blob.delete", repository, digest=str(digest), key=found[0]
             )
-        self.lookups.invalidate(repository)
+        self.caches.changed(repository)

@@ -20,22 +20,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, CursorResult, Executable, Result, Table, make_url, text
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from prometheus_client import Counter
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Executable,
+    Result,
+    Table,
+    inspect,
+    make_url,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
-from storage.errors import Unavailable
+from storage.errors import CredentialsRefused, SchemaError, StoreMissing, Unavailable
+from storage.progress import SILENT, Progress
 from storage.sqlite import Parameters, SqliteConnections
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,10 +64,30 @@ COMMAND_TIMEOUT = 30
 _DRIVERS = {"postgresql": "postgresql+asyncpg"}
 # One key for pg_advisory_xact_lock: replicas starting together migrate one at a time.
 MIGRATION_LOCK = 0x61727469  # "arti"
+VERSION_TABLE = "alembic_version"
 # PostgreSQL error classes that mean "not now" rather than "wrong": connection
 # exceptions, transaction rollback (deadlock, serialization), insufficient
 # resources (too many connections), operator intervention (shutdown, restart).
 _TRANSIENT_SQLSTATE = ("08", "40", "53", "57")
+# PostgreSQL error classes that mean "never with these settings": invalid authorization
+# (wrong user or password, no pg_hba.conf entry), and an unknown database.
+_REFUSED_SQLSTATE = "28"
+_MISSING_SQLSTATE = "3D"
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against the migrations this version carries."""
+
+    current: str | None  # None: never migrated
+    head: str
+    pending: tuple[str, ...]  # revisions still to apply, oldest first
+    known: bool  # False: migrated by a newer version (a revision this one does not carry)
+
+
+ERRORS = Counter(
+    "artifact_store_database_errors", "Database operations that failed for want of the database"
+)
 
 
 class Conn(Protocol):
@@ -78,26 +112,48 @@ def default_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'metadata.db'}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and an in-memory SQLite."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def display_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def migrate_url(url: str, data_dir: Path) -> str | None:
+async def migrate_url(url: str, data_dir: Path, progress: Progress = SILENT) -> str | None:
     """Migrate the database at `url` (SQLite's directory is created); returns the revision."""
     database = Database(url)
     if database.is_sqlite:
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     try:
-        return await database.migrate()
+        return await database.migrate(progress)
     finally:
         await database.close()
+
+
+@functools.cache
+def revisions() -> tuple[str, ...]:
+    """The revisions this version carries, oldest first (one linear chain)."""
+    return tuple(script.revision for script in reversed(list(_scripts().walk_revisions())))
+
+
+def schema_state(current: str | None) -> SchemaState:
+    chain = revisions()
+    if current is None:
+        return SchemaState(None, chain[-1], chain, True)
+    if current not in chain:
+        return SchemaState(current, chain[-1], (), False)
+    return SchemaState(current, chain[-1], chain[chain.index(current) + 1 :], True)
 
 
 class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        self.repository_ids: dict[str, int] = {}  # see repositories.ensure_repository
         self.is_sqlite = self.url.startswith("sqlite")
         self.is_postgresql = self.url.startswith("postgresql")
         self._sqlite: SqliteConnections | None = None
@@ -109,18 +165,33 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._insert_ignore: dict[str, Insert] = {}
 
-    async def migrate(self) -> str | None:
-        """Bring the schema to the newest revision; returns that revision."""
-        with _unavailable_on_outage():
+    async def migrate(self, progress: Progress = SILENT) -> str | None:
+        """Bring the schema to the newest revision; returns that revision. A failure other
+        than an outage (a file that is not a database, a revision this version does not
+        carry) raises SchemaError."""
+        with _schema_errors(), _unavailable_on_outage():
             if self._sqlite is not None:
-                return await asyncio.to_thread(self._sqlite.run, _upgrade_and_report)
+                return await asyncio.to_thread(self._sqlite.run, _upgrade(progress))
             assert self._engine is not None
             async with self._engine.begin() as conn:
                 if self.is_postgresql:
                     await conn.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                     )
-                return await conn.run_sync(_upgrade_and_report)
+                return await conn.run_sync(_upgrade(progress))
+
+    async def schema(self) -> SchemaState:
+        """The schema's revision against this version's migrations, read in a read-only
+        transaction: nothing is created or migrated."""
+        with _schema_errors(), _unavailable_on_outage():
+            if self._sqlite is not None:
+                current = await asyncio.to_thread(self._sqlite.run, _current_revision)
+                return schema_state(current)
+            assert self._engine is not None
+            async with self._engine.connect() as conn:
+                if self.is_postgresql:
+                    await conn.execute(text("SET TRANSACTION READ ONLY"))
+                return schema_state(await conn.run_sync(_current_revision))
 
     async def ping(self) -> None:
         """A round trip to the database; raises Unavailable when it cannot be made."""
@@ -211,12 +282,51 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _upgrade_and_report(connection: Connection) -> str | None:
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-    return MigrationContext.configure(connection).get_current_revision()
+    return config
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+def _upgrade(progress: Progress) -> Callable[[Connection], str | None]:
+    """Upgrade to the newest revision on a connection, one progress item per revision."""
+
+    def upgrade(connection: Connection) -> str | None:
+        state = schema_state(_current_revision(connection))
+        if not state.known:
+            raise SchemaError(f"at revision {state.current}, which a newer version wrote")
+        if not state.pending:
+            return state.current  # nothing to do, and nothing for Alembic to log
+        config = _alembic_config()
+        config.attributes["connection"] = connection
+        config.attributes["on_version_apply"] = lambda **_: progress.advance()
+        progress.begin("migrations", items=len(state.pending))
+        try:
+            command.upgrade(config, "head")
+        finally:
+            progress.end()
+        return _current_revision(connection)
+
+    return upgrade
+
+
+def _current_revision(connection: Connection) -> str | None:
+    """The revision in Alembic's version table (read directly: Alembic's own reader logs)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+@contextlib.contextmanager
+def _schema_errors() -> Iterator[None]:
+    try:
+        yield
+    except (SQLAlchemyError, CommandError) as exc:
+        raise SchemaError(str(getattr(exc, "orig", None) or exc)) from exc
 
 
 @contextlib.contextmanager
@@ -224,9 +334,24 @@ def _unavailable_on_outage() -> Iterator[None]:
     try:
         yield
     except (DBAPIError, PoolTimeout, ConnectionError, TimeoutError, socket.gaierror) as exc:
+        refusal = _refusal(exc)
+        if refusal is not None:
+            raise refusal from exc
         if not is_outage(exc):
             raise
+        ERRORS.inc()
         raise Unavailable("metadata database unavailable") from exc
+
+
+def _refusal(exc: BaseException) -> Unavailable | None:
+    """The database turned this connection away for good: credentials or database name."""
+    state = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    message = str(getattr(exc, "orig", exc))
+    if state.startswith(_REFUSED_SQLSTATE):
+        return CredentialsRefused(message)
+    if state.startswith(_MISSING_SQLSTATE):
+        return StoreMissing(message)
+    return None
 
 
 def is_outage(exc: BaseException) -> bool:

@@ -3,13 +3,16 @@
 StorageError
 ├── BlobUnknown            the digest is not readable from the repository
 ├── BlobUploadUnknown      no such upload session in the repository
-├── BlobUploadInvalid      a chunk out of order, a bad range, a short body
+├── BlobUploadInvalid      a bad range, a short body, stored chunks missing
+│   └── RangeInvalid       a chunk that does not start where the session ends
 ├── DigestMismatch         the bytes do not hash to the digest the client gave
 ├── ManifestUnknown        no manifest by that tag or digest in the repository
 ├── ManifestBlobUnknown    a manifest references content the repository lacks
-├── ManifestRejected       the manifest parses but cannot be stored (detail says why)
 ├── NameUnknown            the repository does not exist
+├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
+    ├── CredentialsRefused the backend refuses this registry's credentials
+    └── StoreMissing       the bucket or database the settings name does not exist
 """
 
 from __future__ import annotations
@@ -58,4 +61,16 @@ class NameUnknown(StorageError):
 
 
 class Unavailable(StorageError):
+    pass
+
+
+class CredentialsRefused(Unavailable):
+    pass
+
+
+class StoreMissing(Unavailable):
+    pass
+
+
+class SchemaError(StorageError):
     pass

@@ -87,6 +87,9 @@ class FilesystemObjectStore:
     def path(self, key: str) -> Path:
         return self.root / key
 
+    def local_path(self, key: str) -> str:
+        return str(self.path(key))
+
     async def stat(self, key: str) -> int | None:
         try:
             return (await aiofiles.os.stat(self.path(key))).st_size

@@ -2,6 +2,7 @@
 
 <root>/
 ├── blobs/blake3/<first 2 hex>/<64 hex>     every blob, once, by its BLAKE3 digest
+├── probes/<random hex>                     written and deleted again by the start-up checks
 └── uploads/<upload id>/
     ├── data                                an upload in progress (stores that append)
     └── parts/<offset, 20 digits>           one object per chunk (stores that cannot: S3)
@@ -24,3 +25,7 @@ def upload_key(upload_id: str) -> str:
 
 def upload_part_key(upload_id: str, offset: int) -> str:
     return f"{upload_dir(upload_id)}/parts/{offset:020d}"
+
+
+def probe_key(token: str) -> str:
+    return f"probes/{token}"

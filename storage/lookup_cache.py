@@ -3,8 +3,8 @@
 Any change to a repository drops its entries. A reader records the
 repository's generation before it queries and stores its answer only if no
 change happened meanwhile, so a slow read never caches a stale answer.
-Enabled only where this process sees every write (the embedded SQLite
-default); replicas sharing a database run without it.
+storage/caches.py holds every instance and decides which are enabled and
+when a repository's entries go.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Manifests, tags, referrers and the catalog of a registry.
 
-Manifest bytes are blobs like any other content (stored once under their
-BLAKE3 key, linked to the repository) and cached in memory, since content
-under a digest never changes.
+Manifest bytes are blobs like any other content, stored and read through
+BlobStore (once under their BLAKE3 key, linked to the repository), and cached
+in memory (storage/caches.py), since content under a key never changes.
 """
 
 from __future__ import annotations
@@ -11,30 +11,23 @@ import bisect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Row, Select, and_, delete, select
 
 from manifests.digest import Digest, is_digest_reference
 from manifests.mediatypes import is_non_distributable
 from manifests.parse import Descriptor, Manifest, parse_manifest
-from storage import events, layout
-from storage.blobs import BlobStore
+from manifests.referrers import referrer_descriptor
+from storage import events
+from storage.blobs import Blob, BlobStore
+from storage.caches import RepositoryCaches
 from storage.database import Conn, Database
 from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
 from storage.hashing import digests_of
-from storage.lookup_cache import LookupCache
-from storage.repositories import (
-    ensure_repository,
-    link_blob,
-    now,
-    record_blob,
-    repository_id,
-    resolve_in_repository,
-    resolve_key,
-)
+from storage.repositories import now, repository_id, resolve_all_in_repository, resolve_key
 from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
 
-CACHE_LIMIT = 64 * 1024 * 1024
 CATALOG_BATCH = 1000  # names read at a time when the catalog is filtered
 
 
@@ -54,13 +47,10 @@ class Page:
 
 
 class ManifestStore:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, caches: RepositoryCaches) -> None:
         self.db = db
         self.blobs = blobs
-        self._bytes: dict[str, bytes] = {}
-        self._cached = 0
-        self.lookups: LookupCache[StoredManifest] = LookupCache(db.is_sqlite)
-        self.tag_lists: LookupCache[list[str]] = LookupCache(db.is_sqlite)
+        self.caches = caches
 
     async def put(
         self,
@@ -76,52 +66,42 @@ class ManifestStore:
         digests = digests_of(body, [pushed.algorithm] if pushed else [])
         if pushed is not None and digests[pushed.algorithm] != pushed:
             raise DigestMismatch({"digest": reference})
-        digest = str(pushed or digests["sha256"])
-        key = digests["blake3"].hex
-        subject = str(manifest.subject.digest) if manifest.subject else None
+        described = referrer_descriptor(
+            manifest, pushed or digests["sha256"], len(body), manifest.media_type
+        )
+        async with self.db.read() as conn:  # a manifest refused for what it lacks writes nothing
+            await _resolve_references(conn, repository, manifest)
+        blob = await self.blobs.store_bytes(body, digests)  # durable before the transaction
         async with self.db.write() as conn:
             children = await _resolve_references(conn, repository, manifest)
-            # Bytes are durable before the commit that makes them visible.
-            await self.blobs.objects.put_bytes(layout.blob_key(key), body)
-            repo_id = await ensure_repository(self.db, conn, repository)
-            await record_blob(self.db, conn, digests, len(body))
-            await link_blob(self.db, conn, repo_id, key)
-            await self._save_row(conn, repo_id, key, digest, manifest, len(body), subject)
-            await self._save_refs(conn, repo_id, key, children)
-            await events.record(
-                conn,
-                actor,
-                "manifest.push",
-                repository,
-                digest=digest,
-                media_type=manifest.media_type,
-                size=len(body),
-                key=key,
-                subject=subject,
-                artifact_type=manifest.referrer_artifact_type,
-            )
+            repo_id = await self.blobs.record(conn, repository, digests, blob.size)
+            await self._save(conn, repo_id, repository, blob.key, described, manifest, actor)
+            await self._save_refs(conn, repo_id, blob.key, children)
+            digest = str(described.digest)
+            tagged = {"media_type": manifest.media_type, "size": blob.size}
             for name in sorted(set(tag_names)):  # one lock order across concurrent pushes
-                await self._tag(conn, repo_id, repository, name, key, digest, actor)
-        self._changed(repository)
-        self._remember(key, body)
-        return StoredManifest(digest, manifest.media_type, len(body), key, subject)
+                await self._tag(conn, repo_id, repository, name, blob.key, digest, actor, tagged)
+        self.caches.changed(repository)
+        self.caches.manifest_bytes.put(blob.key, body)
+        subject = str(manifest.subject.digest) if manifest.subject else None
+        return StoredManifest(digest, manifest.media_type, blob.size, blob.key, subject)
 
     async def get(self, repository: str, reference: str) -> tuple[StoredManifest, bytes]:
         stored = await self.stat(repository, reference)
-        return stored, await self._load(stored.key)
+        return stored, await self._load(stored)
 
     async def stat(self, repository: str, reference: str) -> StoredManifest:
-        cached = self.lookups.get(repository, reference)
+        cached = self.caches.manifests.get(repository, reference)
         if cached is not None:
             return cached
-        generation = self.lookups.generation(repository)
+        generation = self.caches.manifests.generation(repository)
         async with self.db.read() as conn:
             row = await _find(conn, repository, reference)
         if row is None:
             raise ManifestUnknown({"reference": reference})
         digest = reference if is_digest_reference(reference) else row.digest
         stored = StoredManifest(digest, row.media_type, row.size, row.blob_key)
-        self.lookups.put(repository, reference, stored, generation)
+        self.caches.manifests.put(repository, reference, stored, generation)
         return stored
 
     async def delete(self, repository: str, reference: str, actor: str) -> None:
@@ -133,11 +113,10 @@ class ManifestStore:
                 await self._delete_manifest(conn, row, repository, actor)
             else:
                 await self._delete_tag(conn, row, repository, reference, actor)
-        self._changed(repository)
-        self.blobs.lookups.invalidate(repository)
+        self.caches.changed(repository)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
-        if self.tag_lists.enabled:
+        if self.caches.tag_lists.enabled:
             names = await self._all_tags(repository)
             start = bisect.bisect_right(names, last) if last else 0
             end = len(names) if n is None else start + n
@@ -153,22 +132,18 @@ class ManifestStore:
 
     async def _all_tags(self, repository: str) -> list[str]:
         """Every tag of the repository in order, from the cache when it holds them."""
-        cached = self.tag_lists.get(repository, "")
+        cached = self.caches.tag_lists.get(repository, "")
         if cached is not None:
             return cached
-        generation = self.tag_lists.generation(repository)
+        generation = self.caches.tag_lists.generation(repository)
         async with self.db.read() as conn:
             repo_id = await repository_id(conn, repository)
             if repo_id is None:
                 raise NameUnknown({"name": repository})
             query = select(tags.c.name).where(tags.c.repository_id == repo_id)
             names = list((await conn.execute(query.order_by(tags.c.name))).scalars())
-        self.tag_lists.put(repository, "", names, generation)
+        self.caches.tag_lists.put(repository, "", names, generation)
         return names
-
-    def _changed(self, repository: str) -> None:
-        self.lookups.invalidate(repository)
-        self.tag_lists.invalidate(repository)
 
     async def catalog(
         self, n: int | None, last: str | None, visible: Callable[[str], bool] | None = None
@@ -214,40 +189,56 @@ class ManifestStore:
             query = query.where(manifests.c.artifact_type == artifact_type)
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_referrer(row) for row in rows]
+        return [_stored_descriptor(row) for row in rows]
 
-    async def _save_row(
+    async def _save(
         self,
         conn: Conn,
         repo_id: int,
+        repository: str,
         key: str,
-        digest: str,
+        described: Descriptor,
         manifest: Manifest,
-        size: int,
-        subject: str | None,
+        actor: str,
     ) -> None:
+        """The manifest's row, which holds its referrer descriptor, and the push event."""
+        subject = str(manifest.subject.digest) if manifest.subject else None
+        annotations = described.annotations
         values = {
             "repository_id": repo_id,
             "blob_key": key,
-            "digest": digest,
-            "media_type": manifest.media_type,
-            "artifact_type": manifest.referrer_artifact_type,
+            "digest": str(described.digest),
+            "media_type": described.media_type,
+            "artifact_type": described.artifact_type,
             "subject": subject,
-            "size": size,
+            "size": described.size,
             "created": now(),
-            "annotations": json.dumps(dict(manifest.annotations)) if manifest.annotations else None,
+            "annotations": json.dumps(dict(annotations)) if annotations else None,
         }
         await conn.execute(self.db.upsert(manifests, ["repository_id", "blob_key"], values))
+        await events.record(
+            conn,
+            actor,
+            "manifest.push",
+            repository,
+            digest=str(described.digest),
+            media_type=described.media_type,
+            size=described.size,
+            key=key,
+            subject=subject,
+            artifact_type=described.artifact_type,
+        )
 
     async def _save_refs(
-        self, conn: Conn, repo_id: int, key: str, children: list[tuple[str, str]]
+        self, conn: Conn, repo_id: int, key: str, children: dict[str, str]
     ) -> None:
-        for child_key, kind in children:
-            await conn.execute(
-                self.db.insert_ignore(manifest_refs).values(
-                    repository_id=repo_id, manifest_key=key, child_key=child_key, kind=kind
-                )
-            )
+        """What the manifest needs, one row per child (kept for gc; nothing reads them yet)."""
+        if children:
+            rows = [
+                {"repository_id": repo_id, "manifest_key": key, "child_key": child, "kind": kind}
+                for child, kind in children.items()
+            ]
+            await conn.execute(self.db.insert_ignore(manifest_refs), rows)
 
     async def _tag(
         self,
@@ -258,10 +249,13 @@ class ManifestStore:
         key: str,
         digest: str,
         actor: str,
+        described: dict[str, Any],
     ) -> None:
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
-        await events.record(conn, actor, "tag.push", repository, tag=name, digest=digest)
+        await events.record(
+            conn, actor, "tag.push", repository, tag=name, digest=digest, **described
+        )
 
     async def _delete_manifest(
         self, conn: Conn, row: Row[tuple[object, ...]], repository: str, actor: str
@@ -304,21 +298,13 @@ class ManifestStore:
         )
         await events.record(conn, actor, "tag.delete", repository, tag=tag, digest=row.digest)
 
-    async def _load(self, key: str) -> bytes:
-        cached = self._bytes.get(key)
+    async def _load(self, stored: StoredManifest) -> bytes:
+        cached = self.caches.manifest_bytes.get(stored.key)
         if cached is not None:
             return cached
-        body = b"".join([c async for c in self.blobs.objects.read(layout.blob_key(key))])
-        self._remember(key, body)
+        body = await self.blobs.read_bytes(Blob(stored.key, stored.size))
+        self.caches.manifest_bytes.put(stored.key, body)
         return body
-
-    def _remember(self, key: str, body: bytes) -> None:
-        if self._cached + len(body) > CACHE_LIMIT:
-            self._bytes.clear()
-            self._cached = 0
-        if key not in self._bytes:
-            self._bytes[key] = body
-            self._cached += len(body)
 
 
 async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
@@ -341,28 +327,31 @@ async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object
     return (await conn.execute(query)).first()
 
 
-async def _resolve_references(
-    conn: Conn, repository: str, manifest: Manifest
-) -> list[tuple[str, str]]:
-    """Storage keys of everything the manifest needs, each checked for this repository."""
-    found = []
-    for descriptor, kind in _references(manifest):
-        resolved = await resolve_in_repository(conn, repository, descriptor.digest)
-        if resolved is not None:
-            found.append((resolved[0], kind))
+async def _resolve_references(conn: Conn, repository: str, manifest: Manifest) -> dict[str, str]:
+    """Storage key → kind (config, layer, manifest) of everything the manifest needs, checked
+    for this repository a batch at a time, not a query each; the first one missing raises."""
+    needed = manifest.referenced
+    if not needed:
+        return {}
+    found = await resolve_all_in_repository(conn, repository, [d.digest for d in needed])
+    children: dict[str, str] = {}
+    for descriptor in needed:
+        key = found.get(descriptor.digest)
+        if key is not None:
+            children.setdefault(key, _kind(manifest, descriptor))
         elif not is_non_distributable(descriptor.media_type):
             raise ManifestBlobUnknown({"digest": str(descriptor.digest)})
-    return found
+    return children
 
 
-def _references(manifest: Manifest) -> list[tuple[Descriptor, str]]:
+def _kind(manifest: Manifest, descriptor: Descriptor) -> str:
     if manifest.is_index:
-        return [(child, "manifest") for child in manifest.children]
-    layers = [(layer, "layer") for layer in manifest.layers]
-    return [(manifest.config, "config"), *layers] if manifest.config else layers
+        return "manifest"
+    return "config" if descriptor is manifest.config else "layer"
 
 
-def _referrer(row: Row[tuple[object, ...]]) -> Descriptor:
+def _stored_descriptor(row: Row[tuple[object, ...]]) -> Descriptor:
+    """The referrer descriptor a push saved in the manifest's row (see ManifestStore._save)."""
     annotations = json.loads(row.annotations) if row.annotations else None
     return Descriptor(
         media_type=row.media_type,

@@ -7,8 +7,9 @@ sweeping (GC, tests), never for finding what an upload wrote.
 
 Optional capabilities are small protocols a backend may also implement:
 `Appending` (add bytes to the end of an object in place), `PresignedReads`
-(hand clients a URL to fetch an object directly) and `Closing` (release
-connections and threads at shutdown).
+(hand clients a URL to fetch an object directly), `LocalFiles` (objects are
+files on this machine, for zero-copy sends) and `Closing` (release connections
+and threads at shutdown).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
+from prometheus_client import Counter
+
 READ_CHUNK = 2 * 1024 * 1024
+# Counted by each backend where it turns a failure of the store into Unavailable.
+ERRORS = Counter(
+    "artifact_store_object_store_errors",
+    "Object store operations that failed for want of the object store",
+)
 
 
 class ObjectWriter(Protocol):
@@ -79,6 +87,22 @@ class PresignedReads(Protocol):
 
 
 @runtime_checkable
+class Bucketed(Protocol):
+    """A backend whose objects live in a bucket that may be missing or closed to us: S3."""
+
+    async def check_bucket(self) -> None:
+        """StoreMissing, CredentialsRefused or Unavailable when the bucket cannot be used."""
+
+
+@runtime_checkable
+class LocalFiles(Protocol):
+    """A backend that keeps each object in a file of its own on this machine."""
+
+    def local_path(self, key: str) -> str | None:
+        """The file that holds (or would hold) the object under `key`; None if it has none."""
+
+
+@runtime_checkable
 class Closing(Protocol):
     async def close(self) -> None: ...
 
@@ -94,6 +118,10 @@ async def redirect_url(store: ObjectStore, key: str) -> str | None:
     return None
 
 
+def local_files(store: ObjectStore) -> LocalFiles | None:
+    return store if isinstance(store, LocalFiles) else None
+
+
 async def opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """`chunks` with its first one already read, so that a backend failing before the first
     byte (unreachable, object gone) fails here, before a response has started."""
@@ -106,6 +134,12 @@ async def opened(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
                 yield chunk
 
     return replay()
+
+
+async def check_bucket(store: ObjectStore) -> None:
+    """For a backend with a bucket, whether it exists and lets us in; nothing for others."""
+    if isinstance(store, Bucketed):
+        await store.check_bucket()
 
 
 async def close(store: ObjectStore) -> None:

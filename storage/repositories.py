@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from manifests.digest import Digest
 from storage.database import Conn, Database, rowcount
+from storage.lookup_cache import LookupCache
 from storage.schema import blobs, digest_aliases, repositories, repository_blobs
+
+BATCH = 500  # digests per query: far below every driver's limit on bound parameters
+_ALL_IN_REPOSITORY = (
+    select(digest_aliases.c.hex, blobs.c.key)
+    .join(blobs, blobs.c.key == digest_aliases.c.blob_key)
+    .join(repository_blobs, repository_blobs.c.blob_key == blobs.c.key)
+    .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+    .where(
+        repositories.c.name == bindparam("name"),
+        digest_aliases.c.algorithm == bindparam("algorithm"),
+        digest_aliases.c.hex.in_(bindparam("hexes", expanding=True)),
+    )
+)
 
 
 def now() -> datetime:
@@ -20,18 +35,20 @@ async def repository_id(conn: Conn, name: str) -> int | None:
     return row.scalar()
 
 
-async def ensure_repository(db: Database, conn: Conn, name: str) -> int:
+async def ensure_repository(db: Database, conn: Conn, name: str, known: LookupCache[int]) -> int:
     """The repository's id, creating the row if needed.
 
-    Ids never change and repositories are never removed, so an id seen before
-    this transaction wrote anything is remembered for good.
+    An id found before this transaction wrote anything is remembered in `known`
+    (an id never changes while its repository exists); one this transaction
+    created is not, since the transaction may yet roll back.
     """
-    known = db.repository_ids.get(name)
-    if known is not None:
-        return known
+    cached = known.get(name, "")
+    if cached is not None:
+        return cached
+    generation = known.generation(name)
     found = await repository_id(conn, name)
     if found is not None:
-        db.repository_ids[name] = found
+        known.put(name, "", found, generation)
         return found
     await conn.execute(db.insert_ignore(repositories).values(name=name, created=now()))
     created = await repository_id(conn, name)
@@ -76,6 +93,27 @@ async def resolve_in_repository(
     )
     row = (await conn.execute(query)).first()
     return None if row is None else (row.key, row.size)
+
+
+async def resolve_all_in_repository(
+    conn: Conn, repository: str, digests: Sequence[Digest]
+) -> dict[Digest, str]:
+    """The storage key of each digest the repository may read (those it cannot are left out):
+    one query per algorithm and BATCH digests, not one per digest."""
+    by_algorithm: dict[str, list[str]] = {}
+    for digest in dict.fromkeys(digests):
+        by_algorithm.setdefault(digest.algorithm, []).append(digest.hex)
+    found: dict[Digest, str] = {}
+    for algorithm, hexes in by_algorithm.items():
+        for start in range(0, len(hexes), BATCH):
+            params = {
+                "name": repository,
+                "algorithm": algorithm,
+                "hexes": hexes[start : start + BATCH],
+            }
+            rows = await conn.execute(_ALL_IN_REPOSITORY, params)
+            found.update({Digest(algorithm, row.hex): row.key for row in rows})
+    return found
 
 
 async def record_blob(db: Database, conn: Conn, digests: dict[str, Digest], size: int) -> str:

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from storage.errors import Unavailable
-from storage.objects import READ_CHUNK
+from storage.errors import CredentialsRefused, StoreMissing, Unavailable
+from storage.objects import ERRORS, READ_CHUNK
 from storage.s3_plan import (
     COPY_PART,
     MAX_PARTS,
@@ -50,6 +50,8 @@ PARTS_IN_FLIGHT = 2  # part uploads a streaming writer keeps going while it buff
 PARALLEL_PARTS = 4  # parts a copy or compose sends at once
 WORKERS = 32
 NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
+NO_BUCKET = {"404", "NoSuchBucket", "NotFound"}
+REFUSED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden"}
 _SESSION_LOCK = threading.Lock()
 
 
@@ -70,6 +72,19 @@ class S3ObjectStore:
     async def close(self) -> None:
         await asyncio.to_thread(self._executor.shutdown)
         self.client.close()
+
+    async def check_bucket(self) -> None:
+        """HeadBucket: StoreMissing, CredentialsRefused or Unavailable, for the caller to
+        report (nothing is logged here)."""
+        head = functools.partial(self.client.head_bucket, Bucket=self._bucket)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, head)
+        except NoCredentialsError as exc:
+            raise CredentialsRefused("no credentials found in the AWS chain") from exc
+        except ClientError as exc:
+            raise _bucket_refusal(exc) from exc
+        except BotoCoreError as exc:
+            raise Unavailable(str(exc)) from exc
 
     async def stat(self, key: str) -> int | None:
         try:
@@ -335,7 +350,19 @@ def _translate(exc: BotoCoreError | ClientError) -> Exception:
         if code == "InvalidRange":
             return _RangeNotSatisfiable(str(exc))
     log.warning("object store unavailable: %s", exc)
+    ERRORS.inc()
     return Unavailable("object store unavailable")
+
+
+def _bucket_refusal(exc: ClientError) -> Unavailable:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    answer = f"{code} {error.get('Message', '')}".strip()
+    if code in NO_BUCKET:
+        return StoreMissing(answer)
+    if code in REFUSED:
+        return CredentialsRefused(answer)
+    return Unavailable(f"the object store answered {answer}")
 
 
 def new_client(config: S3Config) -> S3Client:

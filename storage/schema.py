@@ -107,3 +107,33 @@ events = Table(
     Column("repository", String(255)),
     Column("payload", LargeBinary, nullable=False),  # canonical CBOR
 )
+
+notification_cursors = Table(
+    "notification_cursors",
+    metadata,
+    Column("sink", String(255), primary_key=True),  # the [[notifications]] name
+    Column("seq", BigInteger, nullable=False),  # last event delivered (or skipped by the filter)
+    Column("lease_owner", String(128)),  # the process delivering this sink, while its lease lasts
+    Column("lease_expires", DateTime(timezone=True)),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+storage_usage = Table(
+    "storage_usage",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row, id 1
+    Column("blobs", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("uploads", BigInteger, nullable=False),  # upload sessions open
+    Column("counted", DateTime(timezone=True)),  # None: never counted
+    Column("counting_until", DateTime(timezone=True)),  # a process counts until then
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    # a job that one process of all the workers and replicas runs at a time: gc, scrub
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(128)),
+    Column("expires", DateTime(timezone=True)),
+)

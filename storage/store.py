@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storage.blobs import BlobStore
+from storage.caches import RepositoryCaches
 from storage.database import Database, default_url
 from storage.filesystem import FilesystemObjectStore
 from storage.manifest_store import ManifestStore
@@ -26,6 +27,7 @@ class Storage:
     blobs: BlobStore
     uploads: UploadSessions
     manifests: ManifestStore
+    caches: RepositoryCaches
 
     @classmethod
     async def open(
@@ -43,8 +45,10 @@ class Storage:
         if migrate:
             await db.migrate()
         objects = await open_objects(data_dir, s3)
-        blobs = BlobStore(db, objects)
-        return cls(db, objects, blobs, UploadSessions(db, objects, blobs), ManifestStore(db, blobs))
+        caches = RepositoryCaches(lookups=db.is_sqlite)
+        blobs = BlobStore(db, objects, caches)
+        uploads = UploadSessions(db, objects, blobs)
+        return cls(db, objects, blobs, uploads, ManifestStore(db, blobs, caches), caches)
 
     async def close(self) -> None:
         await self.db.close()

@@ -13,16 +13,19 @@ server-side multipart copy, where only runs of chunks under its 5 MiB part
 minimum pass through the registry once more). A whole-blob push streams into
 one object and is published.
 
-The hash state of a session lives in the process that last wrote to it. A
-request that lands elsewhere (another replica, a restart) rebuilds it by
-re-reading the stored parts: slower, always correct, never pickled.
+The hash state of a session lives in the process that last wrote to it
+(storage/upload_state.py, which also bounds it). A request that lands
+elsewhere (another replica, a restart) rebuilds it by re-reading the stored
+parts: slower, always correct, never pickled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, delete, select, update
@@ -33,9 +36,11 @@ from storage.blobs import BlobStore
 from storage.database import Database, rowcount
 from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
 from storage.hashing import Verifier, rechunk
+from storage.intake import Intake, Intakes
 from storage.objects import ObjectStore, ObjectWriter, appending
 from storage.repositories import now
 from storage.schema import uploads
+from storage.upload_state import Progress, SessionStates
 
 INGEST_CHUNK = 1024 * 1024
 # Built once: statements are the hot path of small pushes, and building one costs
@@ -48,14 +53,6 @@ _RESIZE = (
     .values(size=bindparam("new_size"), updated=bindparam("at"))
 )
 _DROP = delete(uploads).where(uploads.c.id == bindparam("id"))
-
-
-@dataclass(slots=True)
-class _Progress:
-    """What this process knows of a session: the running digests and the stored parts."""
-
-    verifier: Verifier
-    parts: list[tuple[str, int]]  # (key, size) in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +68,19 @@ class Upload:
 
 
 class UploadSessions:
-    def __init__(self, db: Database, objects: ObjectStore, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        blobs: BlobStore,
+        states: SessionStates | None = None,
+    ) -> None:
         self.db = db
         self.objects = objects
         self.blobs = blobs
         self._appender = appending(objects)  # checked once: a protocol isinstance is slow
-        self._progress: dict[str, _Progress] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._states = states or SessionStates()
+        self._intakes = Intakes()
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
         upload = Upload(str(uuid.uuid4()), repository, 0, algorithm)
@@ -94,7 +97,7 @@ class UploadSessions:
                     "updated": started,
                 },
             )
-        self._progress[upload.id] = _Progress(Verifier(_extra(algorithm)), [])
+        self._states.keep(upload.id, Progress(Verifier(_extra(algorithm)), []))
         return upload
 
     async def get(self, repository: str, upload_id: str) -> Upload:
@@ -113,14 +116,14 @@ class UploadSessions:
         length: int | None = None,
     ) -> Upload:
         """Add a chunk at the end; `start` must be the current size when given."""
-        async with self._lock(upload_id):
+        async with self._streaming(upload_id, chunks) as body:
             upload = await self.get(repository, upload_id)
-            grown, _ = await self._take(upload, chunks, start, length)
+            grown, _ = await self._take(upload, body, start, length)
             if grown.size != upload.size:
                 try:
                     await self._set_size(upload, grown.size)
                 except BaseException:
-                    self._progress.pop(upload.id, None)
+                    self._states.discard_progress(upload.id)
                     raise
             return grown
 
@@ -137,10 +140,10 @@ class UploadSessions:
         """Verify the whole upload (with a `last` chunk, if the request carries one) against
         the client's digest and publish it. The session's row goes in the same transaction
         that makes the blob visible."""
-        async with self._lock(upload_id):
+        async with self._streaming(upload_id, last) as body:
             upload = await self.get(repository, upload_id)
             if last is not None:
-                upload, _ = await self._take(upload, last, start, length)
+                upload, _ = await self._take(upload, body, start, length)
             progress = await self._load(upload, digest.algorithm)
             if progress.verifier.digest(digest.algorithm) != digest:
                 await self._drop(upload)
@@ -154,8 +157,14 @@ class UploadSessions:
             return digests["sha256"]
 
     async def cancel(self, upload: Upload) -> None:
+        """End the session. Requests streaming into it, or queued behind the one that is,
+        stop at their next chunk (BlobUploadUnknown) instead of holding the session until
+        their clients have sent everything. One already storing its chunk or publishing
+        finishes first; a session it closed is unknown here too."""
+        self._intakes.end(upload.id)
         async with self._lock(upload.id):
-            await self._drop(upload)
+            if not await self._drop(upload):
+                raise BlobUploadUnknown({"upload": upload.id})
 
     async def push(
         self,
@@ -193,7 +202,7 @@ class UploadSessions:
         chunks: AsyncIterator[bytes],
         start: int | None,
         length: int | None,
-    ) -> tuple[Upload, _Progress]:
+    ) -> tuple[Upload, Progress]:
         """Write a chunk at the session's end. The upload returned counts it; the metadata
         does not yet."""
         if start is not None and start != upload.size:
@@ -203,26 +212,26 @@ class UploadSessions:
         try:
             written = await self._write_chunk(upload, key, chunks, progress.verifier, length)
         except BaseException:
-            self._progress.pop(upload.id, None)
+            self._states.discard_progress(upload.id)
             raise
         if written:
             progress.parts = _grown(progress.parts, key, written)
         return replace(upload, size=upload.size + written), progress
 
-    async def _load(self, upload: Upload, algorithm: str | None = None) -> _Progress:
+    async def _load(self, upload: Upload, algorithm: str | None = None) -> Progress:
         """This process's progress of the session, rebuilt from the stored parts if stale."""
-        progress = self._progress.get(upload.id)
+        progress = self._states.progress(upload.id)
         wanted = set(_extra(upload.algorithm)) | set(_extra(algorithm))
         if (
             progress is None
             or progress.verifier.size != upload.size
             or not wanted <= progress.verifier.algorithms
         ):
-            progress = _Progress(Verifier(wanted), await self._stored_parts(upload))
+            progress = Progress(Verifier(wanted), await self._stored_parts(upload))
             for key, size in progress.parts:
                 async for chunk in self.objects.read(key, 0, size):
                     await progress.verifier.update_async(chunk)
-            self._progress[upload.id] = progress
+            self._states.keep(upload.id, progress)
         return progress
 
     async def _stored_parts(self, upload: Upload) -> list[tuple[str, int]]:
@@ -293,19 +302,37 @@ class UploadSessions:
         if not rowcount(result):
             raise RangeInvalid((await self.get(upload.repository, upload.id)).size)
 
-    async def _drop(self, upload: Upload) -> None:
+    async def _drop(self, upload: Upload) -> bool:
+        """Delete the session and its chunks; False if its row was already gone."""
         async with self.db.write() as conn:
-            await conn.execute(_DROP, {"id": upload.id})
+            result = await conn.execute(_DROP, {"id": upload.id})
         await self._discard(upload)
+        return bool(rowcount(result))
 
     async def _discard(self, upload: Upload) -> None:
-        """Forget a session whose row is gone: its progress, lock and stored chunks."""
-        self._progress.pop(upload.id, None)
+        """Forget a session whose row is gone: its state in memory and its stored chunks."""
+        self._states.discard_progress(upload.id)
         await self.objects.delete(layout.upload_dir(upload.id))
-        self._locks.pop(upload.id, None)
+        self.forget(upload.id)
 
-    def _lock(self, upload_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(upload_id, asyncio.Lock())
+    def forget(self, upload_id: str) -> None:
+        """Drop this process's state of a session whose row is gone (closed, cancelled, or
+        reaped as abandoned). Abandoned sessions also age out by themselves (upload_state)."""
+        self._states.forget(upload_id)
+
+    def _lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
+        return self._states.lock(upload_id)
+
+    @contextlib.asynccontextmanager
+    async def _streaming(
+        self, upload_id: str, chunks: AsyncIterator[bytes] | None
+    ) -> AsyncIterator[Intake]:
+        """The session's lock, for a request whose body a cancel ends (storage/intake.py).
+        The body is registered before the wait for the lock, so a cancel reaches it there."""
+        with self._intakes.open(upload_id, chunks) as body:
+            async with self._lock(upload_id):
+                body.check()
+                yield body
 
 
 def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[str, int]]:

@@ -18,6 +18,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.scaleout.postgres import PostgresServer
+    from tests.storage.s3server import S3Server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,3 +116,19 @@ def postgres() -> Iterator[PostgresServer]:
     assert server is not None
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A SeaweedFS S3 server for the session (skipped, or failed under CI, without `weed`)."""
+    from tests.storage.s3server import S3Server, weed_binary
+
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs"), weed_binary())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server: S3Server) -> str:
+    return s3_server.new_bucket()

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-from pathlib import Path
+import json
 
 from registry.commands import Command
 from registry.config import Settings
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.database import default_url, display_url, migrate_url
-    from storage.errors import Unavailable
+def arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    url = settings.metadata_url or default_url(Path(settings.data_dir))
-    try:
-        revision = asyncio.run(migrate_url(url, Path(settings.data_dir)))
-    except Unavailable as exc:
-        print(f"artifact-store: {exc.detail}: {display_url(url)}", file=sys.stderr)
-        return 1
-    print(f"metadata database {display_url(url)} is at revision {revision}")
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from registry.preflight.database import metadata_url, migrate
+    from registry.terminal_progress import progress_for
+    from storage.database import display_url
+
+    revision = asyncio.run(migrate(settings, progress_for(args.json)))
+    url = display_url(metadata_url(settings))
+    if args.json:
+        print(json.dumps({"metadata_url": url, "revision": revision}))
+    else:
+        print(f"metadata database {url} is at revision {revision}")
     return 0
 
 
@@ -29,5 +32,8 @@ COMMAND = Command(
     "migrate",
     "bring the metadata database schema up to date, then exit",
     run,
-    "Apply the metadata database migrations (serve also does on start).",
+    "Apply the metadata database migrations (serve also does on start). Waits up to\n"
+    "metadata_connect_timeout for a database that does not answer yet; shows progress\n"
+    "on a terminal.",
+    arguments,
 )

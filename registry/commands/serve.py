@@ -9,9 +9,17 @@ from registry.commands import Command
 
 
 def run(args: argparse.Namespace, settings: config.Settings) -> int:
+    from registry.metrics import multiprocess
+
+    # Before anything imports prometheus_client: the metrics of this run, in every process.
+    directory = multiprocess.prepare()
     from registry.server import serve  # the server's imports only for the command that serves
 
-    return serve(settings)
+    try:
+        return serve(settings)
+    finally:
+        if directory is not None:
+            multiprocess.remove(directory)
 
 
 def description() -> str:

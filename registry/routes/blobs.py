@@ -7,8 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from registry.http import actor, byte_range, path_digest, repository, storage
-from storage import layout
-from storage.objects import opened, redirect_url
+from storage.blobs import BlobContent, BlobRedirect
 
 
 class BlobEndpoint(HTTPEndpoint):
@@ -21,24 +20,25 @@ class BlobEndpoint(HTTPEndpoint):
         digest = path_digest(request)
         blobs = storage(request).blobs
         blob = await blobs.resolve(repository(request), digest)
-        elsewhere = await redirect_url(blobs.objects, layout.blob_key(blob.key))
-        if elsewhere is not None:  # the object store serves the bytes (and the Range) itself
-            return RedirectResponse(elsewhere, 307, {"Docker-Content-Digest": str(digest)})
         window = byte_range(request.headers.get("range"), blob.size)
-        if window is None:
-            body = await opened(blobs.read(blob))
-            return StreamingResponse(body, headers=_headers(str(digest), blob.size))
-        start, end = window
-        headers = _headers(str(digest), end - start)
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
-        body = await opened(blobs.read(blob, start, end))
-        return StreamingResponse(body, status_code=206, headers=headers)
+        content = await (blobs.open(blob) if window is None else blobs.open(blob, *window))
+        return _response(content, str(digest), ranged=window is not None)
 
     async def delete(self, request: Request) -> Response:
         await storage(request).blobs.unlink(
             repository(request), path_digest(request), actor(request)
         )
         return Response(status_code=202)
+
+
+def _response(content: BlobContent, digest: str, ranged: bool) -> Response:
+    if isinstance(content, BlobRedirect):  # the object store serves the bytes (and the Range)
+        return RedirectResponse(content.url, 307, {"Docker-Content-Digest": digest})
+    headers = _headers(digest, content.end - content.start)
+    if not ranged:
+        return StreamingResponse(content.chunks, headers=headers)
+    headers["Content-Range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
+    return StreamingResponse(content.chunks, status_code=206, headers=headers)
 
 
 def _headers(digest: str, length: int) -> dict[str, str]:

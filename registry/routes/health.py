@@ -1,6 +1,6 @@
 """Probes for load balancers and orchestrators, outside /v2/ and its auth.
 
-/healthz  liveness: the process answers (restart it when this fails)
+/healthz  liveness: the process answers (restart it when this fails); says its version
 /readyz   readiness: the metadata database and the object store answer too
           (send it traffic only then); 503 with the failing checks otherwise
 """
@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from registry.http import storage
+from registry.version import package_version
 from storage.health import OK, check
 
 
 async def live(request: Request) -> JSONResponse:
-    return JSONResponse({"status": OK})
+    return JSONResponse({"status": OK, "version": package_version()})
 
 
 async def ready(request: Request) -> JSONResponse:

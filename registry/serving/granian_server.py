@@ -18,21 +18,13 @@ from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
 from granian.log import LogLevels
 from granian.server import Server
 
+from registry import logs
 from registry.config import Settings
 from registry.serving import process
 from registry.serving.listener import Address
 from registry.serving.worker import worker_app
 
 GRACEFUL_TIMEOUT = 10  # seconds a worker has to finish its requests at shutdown
-# granian's own records go to the root logger, in the format of every other line.
-LOG_CONFIG: dict[str, Any] = {
-    "formatters": {},
-    "handlers": {},
-    "loggers": {
-        "_granian": {"handlers": [], "propagate": True},
-        "granian.access": {"handlers": [], "propagate": True},
-    },
-}
 
 
 def run(settings: Settings, address: Address) -> int:
@@ -46,8 +38,8 @@ def run(settings: Settings, address: Address) -> int:
         http=HTTPModes.auto,
         websockets=False,
         log_level=LogLevels(settings.log_level),
-        log_dictconfig=LOG_CONFIG,
-        log_access=settings.log_level == "debug",  # as Hypercorn's: path only, no query
+        log_dictconfig=logs.dict_config(settings),  # granian's records through ours
+        log_access=False,  # the request middleware writes the access line
         respawn_failed_workers=True,
         workers_kill_timeout=GRACEFUL_TIMEOUT,
         **_tls(settings),

@@ -64,7 +64,9 @@ async def serve_on(settings: Settings, sock: socket.socket) -> None:
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.loglevel = settings.log_level.upper()
-    config.accesslog = "-" if settings.log_level == "debug" else None
+    # The request middleware writes the access line; Hypercorn's own records go to its
+    # logger, which propagates to the one handler of registry/logs.py.
+    config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = GRACEFUL_TIMEOUT
     config.keep_alive_timeout = 75

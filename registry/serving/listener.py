@@ -1,13 +1,14 @@
-"""The address the registry listens on, taken once by the parent process, so that an
-address already in use is reported once, before any worker starts."""
+"""The address the registry listens on, taken once by the first process, so that an
+address that cannot be had is reported once (registry/preflight/address.py words
+it), before any worker starts."""
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 
-from registry.config import ConfigError, Settings
+from registry.config import Settings
+from registry.preflight import bind_error
 
 BACKLOG = 1024
 
@@ -26,7 +27,7 @@ def resolve(settings: Settings) -> Address:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_ADDRCONFIG
         )
     except socket.gaierror as exc:
-        raise ConfigError(f"cannot listen on {settings.addr}: {exc.strerror}") from exc
+        raise bind_error(exc, settings.addr) from exc
     family, _, _, _, sockaddr = found[0]
     return Address(family, str(sockaddr[0]), port)
 
@@ -53,5 +54,4 @@ def _listen(address: Address, shown: str) -> socket.socket:
             (address.ip, address.port), family=address.family, backlog=BACKLOG
         )
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise ConfigError(f"cannot listen on {shown}: {reason}") from exc
+        raise bind_error(exc, shown) from exc

@@ -1,29 +1,23 @@
-"""What every serving process sets up before it serves: the parent that starts the
-workers and each worker alike (a spawned worker starts from nothing; a forked one
-redoes it harmlessly)."""
+"""What every serving process sets up before it serves: the first process, which
+starts the workers, and each worker again (granian configures logging in its
+workers after the fork)."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import sys
 
+from registry import logs
 from registry.config import Settings
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # mallopt(3) parameter: how many malloc arenas glibc may create.
 M_ARENA_MAX = -8
 
 
 def prepare(settings: Settings) -> None:
     one_malloc_arena()
-    configure_logging(settings)
-
-
-def configure_logging(settings: Settings) -> None:
-    """The one place log output is set up; the servers' own loggers propagate to it."""
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT, force=True)
+    logs.configure(settings)
 
 
 def one_malloc_arena() -> None:

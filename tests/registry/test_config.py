@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from registry import config
 from registry.cli import build_parser, main
-from registry.config import ConfigError, Settings, load
+from registry.config import ConfigError, Settings, Spec, load, load_with_sources
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -49,11 +50,33 @@ def test_defaults() -> None:
     [
         pytest.param({"ARTIFACT_STORE_ADDR": "nohost"}, "HOST:PORT", id="bad-addr"),
         pytest.param({"ARTIFACT_STORE_LOG_LEVEL": "loud"}, "log_level", id="bad-level"),
+        pytest.param({"ARTIFACT_STORE_ADDR": "127.0.0.1:70000"}, "HOST:PORT", id="port-too-big"),
+        pytest.param(
+            {"ARTIFACT_STORE_METADATA_URL": "postgres://app:hunter2@db/registry"},
+            r"metadata_url must be a postgresql:// or sqlite:/// URL, got 'postgres://app:\*\*\*@",
+            id="metadata-url-scheme",
+        ),
+        pytest.param(
+            {"ARTIFACT_STORE_METADATA_URL": "postgresql://app@db:port/registry"},
+            "metadata_url must be",
+            id="metadata-url-port",
+        ),
+        pytest.param(
+            {"ARTIFACT_STORE_S3_ENDPOINT_URL": "seaweedfs:8333"},
+            "s3_endpoint_url must be an http:// or https:// URL",
+            id="s3-endpoint",
+        ),
+        pytest.param({"ARTIFACT_STORE_LOG_FORMAT": "xml"}, "log_format", id="bad-log-format"),
+        pytest.param({"ARTIFACT_STORE_METRICS_ADDR": "9100"}, "metrics_addr", id="metrics-addr"),
+        pytest.param(
+            {"ARTIFACT_STORE_METRICS_USAGE_INTERVAL": "0s"}, "at least 1s", id="usage-interval"
+        ),
     ],
 )
 def test_bad_settings(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as raised:
         load(None, env, {})
+    assert "hunter2" not in str(raised.value) and "; " in str(raised.value)
 
 
 def test_unknown_key_in_file(tmp_path: Path) -> None:
@@ -163,6 +186,73 @@ def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_each_setting_says_where_its_value_came_from(tmp_path: Path) -> None:
+    file = tmp_path / "settings.toml"
+    file.write_text('data_dir = "/file"\nlog_level = "debug"\naddr = "127.0.0.1:1"\n')
+    env = {"ARTIFACT_STORE_LOG_LEVEL": "warning", "ARTIFACT_STORE_ADDR": "127.0.0.1:2"}
+    loaded = load_with_sources(file, env, {"addr": "127.0.0.1:3", "storage": None})
+    assert (loaded.settings.addr, loaded.settings.log_level) == ("127.0.0.1:3", "warning")
+    assert {
+        name: loaded.sources[name] for name in ("data_dir", "log_level", "addr", "storage")
+    } == {
+        "data_dir": "file",
+        "log_level": "environment",
+        "addr": "flag",
+        "storage": "default",
+    }
+    assert config.load(file, env, {"addr": "127.0.0.1:3"}) == loaded.settings
+
+
+@pytest.mark.parametrize(
+    ("file", "env", "flags", "where"),
+    [
+        pytest.param('s3_part_size = "big"\n', {}, {}, "correct s3_part_size in ", id="file"),
+        pytest.param("", {"ARTIFACT_STORE_S3_PART_SIZE": "big"}, {}, "ARTIFACT_STORE_", id="env"),
+        pytest.param("", {}, {"s3_part_size": "big"}, "correct --s3-part-size", id="flag"),
+    ],
+)
+def test_a_bad_value_names_where_it_came_from(
+    tmp_path: Path, file: str, env: dict[str, str], flags: dict[str, str], where: str
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(file)
+    with pytest.raises(ConfigError, match="s3_part_size must be a whole number") as raised:
+        load_with_sources(path, env, flags)
+    assert where in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "value", "shown"),
+    [
+        pytest.param(Spec("x", secret=True), "hunter2", "***", id="secret"),
+        pytest.param(Spec("x", secret=True), None, None, id="secret-unset"),
+        pytest.param(
+            Spec("x"),
+            "postgresql://app:p%40ss@db.example:5432/registry",
+            "postgresql://app:***@db.example:5432/registry",
+            id="url-password",
+        ),
+        pytest.param(
+            Spec("x"), "postgresql://app@db/registry", "postgresql://app@db/registry", id="url"
+        ),
+        pytest.param(Spec("x", duration=True), 5400.0, "90m", id="duration"),
+        pytest.param(Spec("x"), Path("/srv/data"), "/srv/data", id="path"),
+        pytest.param(Spec("x"), 8, 8, id="number"),
+    ],
+)
+def test_masked(spec: Spec, value: object, shown: object) -> None:
+    assert config.masked(spec, value) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(30, "30s"), (5400, "90m"), (86400, "1d"), (7 * 86400, "7d"), (1.5, "1.5s"), (0, "0s")],
+)
+def test_durations_are_shown_as_written(seconds: float, text: str) -> None:
+    assert config.duration_text(seconds) == text
+    assert config.parse_duration(text) == seconds
 
 
 def test_workers_default_to_the_usable_cores_at_most_eight() -> None:

@@ -88,9 +88,12 @@ def test_replicas_starting_together_migrate_one_at_a_time(postgres: PostgresServ
 
 
 def test_migrate_reports_an_unreachable_database(postgres: PostgresServer) -> None:
-    done = migrate("--metadata-url", "postgresql://postgres@127.0.0.1:1/none")
+    url = "postgresql://postgres@127.0.0.1:1/none"
+    done = migrate("--metadata-url", url, "--metadata-connect-timeout", "1s")
     assert done.returncode == 1
-    assert "metadata database unavailable" in done.stderr
+    *attempts, last = done.stderr.splitlines()
+    assert attempts and all("attempt" in line for line in attempts)
+    assert last.startswith(f"artifact-store: metadata database {url}: unreachable for 1s")
 
 
 def test_tags_and_repositories_sort_byte_by_byte(postgres: PostgresServer, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from registry.app import create_app
 from registry.config import Settings
+from registry.version import package_version
 from tests.scaleout.postgres import PostgresServer
 
 
@@ -19,7 +20,7 @@ def test_probes_answer_when_everything_is_up(tmp_path: Path, method: str) -> Non
         ready = client.request(method, "/readyz")
     assert (live.status_code, ready.status_code) == (200, 200)
     if method == "GET":
-        assert live.json() == {"status": "ok"}
+        assert live.json() == {"status": "ok", "version": package_version()}
         assert ready.json() == {"status": "ok", "checks": {"database": "ok", "objects": "ok"}}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,24 +12,11 @@ from storage.filesystem import FilesystemObjectStore
 from storage.objects import ObjectStore, close
 from storage.s3 import S3ObjectStore
 from storage.s3_plan import MIN_PART, S3Config
-from tests.storage.s3server import REGION, S3Server, weed_binary
+from tests.storage.s3server import REGION, S3Server
 
 # Publishing above this copies in UploadPartCopy ranges; S3 does it above 5 GiB,
 # which is too much to move in a test.
 SMALL_COPY_THRESHOLD = MIN_PART + 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = S3Server(tmp_path_factory.mktemp("seaweedfs"), weed_binary())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def s3_bucket(s3_server: S3Server) -> str:
-    return s3_server.new_bucket()
 
 
 @pytest.fixture

@@ -174,6 +174,20 @@ class S3Server:
         return bool(centers)
 
 
+def registry_env(s3: S3Server, bucket: str, prefix: str, **extra: str) -> dict[str, str]:
+    """The environment of an artifact-store process keeping its bytes in `bucket`/`prefix`."""
+    return {
+        **s3.env(),
+        "ARTIFACT_STORE_STORAGE": "s3",
+        "ARTIFACT_STORE_S3_BUCKET": bucket,
+        "ARTIFACT_STORE_S3_ENDPOINT_URL": s3.endpoint,
+        "ARTIFACT_STORE_S3_REGION": REGION,
+        "ARTIFACT_STORE_S3_PREFIX": prefix,
+        "ARTIFACT_STORE_S3_PART_SIZE": str(5 * 1024 * 1024),
+        **{f"ARTIFACT_STORE_{name.upper()}": value for name, value in extra.items()},
+    }
+
+
 def _identities() -> dict[str, object]:
     return {
         "identities": [

@@ -16,6 +16,7 @@ HEX = "ab" + "0" * 62
         pytest.param(
             layout.upload_part_key("u1", 5), "uploads/u1/parts/00000000000000000005", id="part"
         ),
+        pytest.param(layout.probe_key("f00d"), "probes/f00d", id="probe"),
     ],
 )
 def test_keys(key: str, expected: str) -> None:

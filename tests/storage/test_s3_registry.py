@@ -14,23 +14,10 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.storage.s3server import REGION, S3Server, weed_binary
+from tests.storage.s3server import S3Server, registry_env, weed_binary
 
 M = 1024 * 1024
 TIMEOUT = 60  # the registry retries S3 a few times before it answers 503
-
-
-def registry_env(s3: S3Server, bucket: str, prefix: str, **extra: str) -> dict[str, str]:
-    return {
-        **s3.env(),
-        "ARTIFACT_STORE_STORAGE": "s3",
-        "ARTIFACT_STORE_S3_BUCKET": bucket,
-        "ARTIFACT_STORE_S3_ENDPOINT_URL": s3.endpoint,
-        "ARTIFACT_STORE_S3_REGION": REGION,
-        "ARTIFACT_STORE_S3_PREFIX": prefix,
-        "ARTIFACT_STORE_S3_PART_SIZE": str(5 * M),
-        **{f"ARTIFACT_STORE_{name.upper()}": value for name, value in extra.items()},
-    }
 
 
 class Deployment:

@@ -4,6 +4,7 @@ another process (a replica) takes a session over."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -79,6 +80,20 @@ async def broken(data: bytes) -> AsyncIterator[bytes]:
     async for chunk in stream(data):
         yield chunk
     raise ConnectionResetError("client went away")
+
+
+class StalledClient:
+    """Sends `size` bytes, then nothing more (a client that stopped halfway)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.stalled = asyncio.Event()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in stream(os.urandom(self.size)):
+            yield chunk
+        self.stalled.set()
+        await asyncio.Event().wait()
 
 
 async def append_all(sessions: list[UploadSessions], upload: Upload, chunks: list[bytes]) -> Upload:
@@ -178,3 +193,28 @@ async def test_a_wrong_last_chunk_drops_the_session(replicas: Replicas) -> None:
     assert await replicas.keys() == []
     with pytest.raises(BlobUploadUnknown):
         await replicas.two.get(REPO, started.id)
+
+
+async def test_a_cancel_ends_the_requests_streaming_into_the_session(replicas: Replicas) -> None:
+    kept = os.urandom(M)
+    started = await replicas.one.start(REPO)
+    upload = await replicas.one.append(REPO, started.id, stream(kept))
+    client = StalledClient(6 * M)
+    streaming = asyncio.create_task(replicas.one.append(REPO, upload.id, client.chunks()))
+    queued = asyncio.create_task(replicas.one.append(REPO, upload.id, stream(b"more")))
+    closing = asyncio.create_task(replicas.one.finish(REPO, upload.id, sha256(kept), "test"))
+    await client.stalled.wait()
+    async with asyncio.timeout(10):  # it does not wait for the stalled client
+        await replicas.one.cancel(upload)
+    for request in (streaming, queued, closing):
+        with pytest.raises(BlobUploadUnknown):
+            await request
+    with pytest.raises(BlobUploadUnknown):
+        await replicas.two.get(REPO, upload.id)
+
+
+async def test_a_cancel_after_the_close_finds_no_session(replicas: Replicas) -> None:
+    started = await replicas.one.start(REPO)
+    await replicas.one.finish(REPO, started.id, sha256(b"abc"), "test", stream(b"abc"))
+    with pytest.raises(BlobUploadUnknown):
+        await replicas.two.cancel(started)

@@ -1,0 +1,51 @@
+"""What a serving process runs beside its requests, from startup to shutdown: webhook
+deliveries, the storage usage gauges, the batched pull events, and (with several
+processes) the saving of its request counts for the metrics collectors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Any
+
+from registry.config import Settings
+from registry.metrics import multiprocess
+from registry.metrics.exposition import save_every
+from registry.metrics.requests import TALLY
+from registry.metrics.usage import refresh_every
+from registry.notifications.service import Notifications
+from registry.notifications.sinks import Sink
+from registry.pulls import PullRecorder
+from storage.store import Storage
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings, storage: Storage, sinks: Sequence[Sink], pulls: PullRecorder | None
+) -> AsyncIterator[None]:
+    notifications = Notifications(sinks, storage.db) if sinks else None
+    if notifications is not None:
+        await notifications.start()
+    jobs: list[Coroutine[Any, Any, None]] = [
+        refresh_every(storage.db, settings.metrics_usage_interval)
+    ]
+    directory = multiprocess.directory()
+    if directory is not None:
+        jobs.append(save_every(directory))
+    if pulls is not None:
+        pulls.db = storage.db
+        jobs.append(pulls.flush_every())
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if pulls is not None:
+            await pulls.flush()
+        if notifications is not None:
+            await notifications.stop()
+        if directory is not None:
+            TALLY.save(directory)

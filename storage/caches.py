@@ -1,0 +1,87 @@
+"""Every in-process cache of what storage reads, and the one place that drops them.
+
+  cache            holds                           filled by            kept
+  repository_ids   name → row id                   ensure_repository    always
+  blobs            (repository, digest) → Blob     BlobStore.resolve    SQLite only
+  manifests        (repository, reference) → row   ManifestStore.stat   SQLite only
+  tag_lists        repository → its tags, sorted   ManifestStore        SQLite only
+  manifest_bytes   storage key → bytes             ManifestStore        always
+
+Readers fill them. Writers never touch them: they call `changed(repository)`
+once their transaction has committed, and that drops the repository's entries
+from every per-repository cache. A reader takes the repository's generation
+before it queries and stores its answer only if no change came meanwhile, so a
+slow read never caches a stale answer (storage/lookup_cache.py). Only positive
+answers are cached, so writes that only add (a blob pushed or mounted) leave
+the caches alone. Manifest bytes are cached by storage key: the bytes under a
+key never change, so no change to a repository makes them stale.
+
+The lookups are on only where this process makes every write (the embedded
+SQLite database); replicas sharing PostgreSQL read the database each time.
+Repository ids and manifest bytes are safe everywhere, since neither changes
+while anything can reach it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from storage.lookup_cache import LookupCache
+
+if TYPE_CHECKING:
+    from storage.blobs import Blob
+    from storage.manifest_store import StoredManifest
+
+CONTENT_LIMIT = 64 * 1024 * 1024  # bytes of manifests kept in memory
+
+
+class ContentCache:
+    """Bytes by storage key, up to `limit` bytes in all; when full it starts over."""
+
+    def __init__(self, limit: int = CONTENT_LIMIT) -> None:
+        self._limit = limit
+        self._size = 0
+        self._entries: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self._entries.get(key)
+
+    def put(self, key: str, data: bytes) -> None:
+        if key in self._entries:
+            return
+        if self._size + len(data) > self._limit:
+            self._entries.clear()
+            self._size = 0
+        self._entries[key] = data
+        self._size += len(data)
+
+
+class RepositoryCaches:
+    """The caches of one Storage, invalidated per repository.
+
+    Across processes (not built yet): to let replicas cache lookups too, one
+    method here would be called once per request, before any read. It compares
+    a counter that every writer bumps in its transaction (a row in PostgreSQL;
+    SQLite's `PRAGMA data_version` when other processes write the same file)
+    with the value it saw last, and when the counter moved it calls `changed`
+    for the repositories concerned (a counter per repository), or drops every
+    entry (one counter; the caches' generations must then move for every
+    repository, so that a read begun before it stores nothing). Readers and
+    writers stay as they are: writers keep calling `changed`, and `lookups`
+    turns on wherever the counter is checked.
+    """
+
+    def __init__(self, lookups: bool) -> None:
+        self.repository_ids: LookupCache[int] = LookupCache(True)
+        self.blobs: LookupCache[Blob] = LookupCache(lookups)
+        self.manifests: LookupCache[StoredManifest] = LookupCache(lookups)
+        self.tag_lists: LookupCache[list[str]] = LookupCache(lookups)
+        self.manifest_bytes = ContentCache()
+
+    def changed(self, repository: str) -> None:
+        """Drop everything cached about the repository; called after each committed change."""
+        for cache in self._per_repository():
+            cache.invalidate(repository)
+
+    def _per_repository(self) -> tuple[LookupCache[Any], ...]:
+        return (self.repository_ids, self.blobs, self.manifests, self.tag_lists)
