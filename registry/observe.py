@@ -17,6 +17,7 @@ avoid; the access line costs nothing below info level.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -77,12 +78,22 @@ class Exchange:
 
     def tracking(self, receive: Receive) -> Receive:
         """A receive that counts the body's bytes and marks the scope once the body has
-        been read to its end (errors.BODY_DONE: an early error answer drains the rest)."""
+        been read to its end (errors.BODY_DONE: an early error answer drains the rest).
+
+        It is safe to cancel: a wait cancelled (a cancelled upload's body, storage/intake.py)
+        leaves the server's receive running, and the next call takes its message. granian's
+        receive drops the message it was fetching when cancelled, and the body is then cut
+        short or never ends."""
         scope = self.scope
         scope[BODY_DONE] = not may_have_body(scope)
+        pending: asyncio.Future[Message] | None = None
 
         async def tracked() -> Message:
-            message = await receive()
+            nonlocal pending
+            if pending is None:
+                pending = asyncio.ensure_future(receive())
+            message = await asyncio.shield(pending)
+            pending = None
             self.received += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
                 scope[BODY_DONE] = True

@@ -22,8 +22,8 @@ from sqlalchemy import bindparam, delete
 from manifests.digest import Digest
 from storage import events, layout
 from storage.caches import RepositoryCaches
-from storage.database import Conn, Database
-from storage.errors import BlobUnknown
+from storage.database import Conn, Database, rowcount
+from storage.errors import BlobUnknown, BlobUploadUnknown
 from storage.objects import ObjectStore, local_files, opened, redirect_url
 from storage.repositories import (
     ensure_repository,
@@ -139,6 +139,8 @@ class BlobStore:
         key = digests["blake3"].hex
         await self.objects.publish(source_key, layout.blob_key(key))
         async with self.db.write() as conn:
+            if closing is not None:
+                await _close_session(conn, closing)
             await self.record(conn, repository, digests, size)
             await events.record(
                 conn,
@@ -150,8 +152,6 @@ class BlobStore:
                 size=size,
                 key=key,
             )
-            if closing is not None:
-                await conn.execute(_CLOSE_UPLOAD, {"id": closing})
 
     async def mount(self, target: str, source: str, digest: Digest, actor: str) -> bool:
         """Link a blob the source repository can read into the target; False if it cannot."""
@@ -190,3 +190,11 @@ class BlobStore:
                 conn, actor, "blob.delete", repository, digest=str(digest), key=found[0]
             )
         self.caches.changed(repository)
+
+
+async def _close_session(conn: Conn, upload_id: str) -> None:
+    """Delete the session's row; gone already means a cancel came first, and then the
+    transaction fails and nothing becomes visible. (Only requests to this session and its
+    cancel touch the row, so taking it before the other tables orders no one else.)"""
+    if not rowcount(await conn.execute(_CLOSE_UPLOAD, {"id": upload_id})):
+        raise BlobUploadUnknown({"upload": upload_id, "cancelled": True})

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING
 from storage.blobs import BlobStore
 from storage.caches import RepositoryCaches
 from storage.database import Database, default_url
+from storage.file_locks import FileLocks
 from storage.filesystem import FilesystemObjectStore
 from storage.manifest_store import ManifestStore
 from storage.objects import ObjectStore
 from storage.objects import close as close_objects
 from storage.uploads import UploadSessions
+
+SESSION_LOCKS = "upload-sessions.lock"  # in the data directory (storage/file_locks.py)
 
 if TYPE_CHECKING:
     from storage.s3_plan import S3Config
@@ -28,6 +31,7 @@ class Storage:
     uploads: UploadSessions
     manifests: ManifestStore
     caches: RepositoryCaches
+    file_locks: FileLocks | None = None
 
     @classmethod
     async def open(
@@ -47,12 +51,17 @@ class Storage:
         objects = await open_objects(data_dir, s3)
         caches = RepositoryCaches(lookups=db.is_sqlite)
         blobs = BlobStore(db, objects, caches)
-        uploads = UploadSessions(db, objects, blobs)
-        return cls(db, objects, blobs, uploads, ManifestStore(db, blobs, caches), caches)
+        # Worker processes share the data directory of the single-node (SQLite) shape.
+        locks = FileLocks(data_dir / SESSION_LOCKS) if db.is_sqlite else None
+        uploads = UploadSessions(db, objects, blobs, file_locks=locks)
+        manifests = ManifestStore(db, blobs, caches)
+        return cls(db, objects, blobs, uploads, manifests, caches, locks)
 
     async def close(self) -> None:
         await self.db.close()
         await close_objects(self.objects)
+        if self.file_locks is not None:
+            self.file_locks.close()
 
 
 async def open_objects(data_dir: Path, s3: S3Config | None = None) -> ObjectStore:

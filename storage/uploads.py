@@ -15,8 +15,16 @@ one object and is published.
 
 The hash state of a session lives in the process that last wrote to it
 (storage/upload_state.py, which also bounds it). A request that lands
-elsewhere (another replica, a restart) rebuilds it by re-reading the stored
-parts: slower, always correct, never pickled.
+elsewhere (another worker or replica, a restart) rebuilds it by re-reading the
+stored parts: slower, always correct, never pickled.
+
+One request at a time writes to a session: an asyncio lock in each process,
+and across the worker processes of one data directory a file lock
+(storage/file_locks.py). The session's row decides what wins: a cancel deletes
+it first, a closing PUT deletes it in the transaction that publishes, and
+whichever finds it gone has lost. A request streaming into a session checks
+the row every ROW_CHECK seconds, so a cancel made in another process (or on
+another replica) stops it too.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, delete, select, update
@@ -35,6 +42,7 @@ from storage import layout
 from storage.blobs import BlobStore
 from storage.database import Database, rowcount
 from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
+from storage.file_locks import FileLocks
 from storage.hashing import Verifier, rechunk
 from storage.intake import Intake, Intakes
 from storage.objects import ObjectStore, ObjectWriter, appending
@@ -43,10 +51,12 @@ from storage.schema import uploads
 from storage.upload_state import Progress, SessionStates
 
 INGEST_CHUNK = 1024 * 1024
+ROW_CHECK = 0.5  # seconds between checks that a session being written to still exists
 # Built once: statements are the hot path of small pushes, and building one costs
 # more than running it.
 _START = uploads.insert()
 _UPLOAD_BY_ID = select(uploads).where(uploads.c.id == bindparam("id"))
+_EXISTS = select(uploads.c.id).where(uploads.c.id == bindparam("id"))
 _RESIZE = (
     update(uploads)
     .where(uploads.c.id == bindparam("upload_id"), uploads.c.size == bindparam("old"))
@@ -74,13 +84,17 @@ class UploadSessions:
         objects: ObjectStore,
         blobs: BlobStore,
         states: SessionStates | None = None,
+        file_locks: FileLocks | None = None,
     ) -> None:
+        """`file_locks`: where worker processes share the data directory, the lock that
+        keeps two of them from writing to one session at once."""
         self.db = db
         self.objects = objects
         self.blobs = blobs
         self._appender = appending(objects)  # checked once: a protocol isinstance is slow
         self._states = states or SessionStates()
         self._intakes = Intakes()
+        self._file_locks = file_locks
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
         upload = Upload(str(uuid.uuid4()), repository, 0, algorithm)
@@ -157,14 +171,17 @@ class UploadSessions:
             return digests["sha256"]
 
     async def cancel(self, upload: Upload) -> None:
-        """End the session. Requests streaming into it, or queued behind the one that is,
-        stop at their next chunk (BlobUploadUnknown) instead of holding the session until
-        their clients have sent everything. One already storing its chunk or publishing
-        finishes first; a session it closed is unknown here too."""
+        """End the session. Its row goes first: a session a PUT closed before is unknown
+        here, and a PUT still closing it fails (BlobUploadUnknown), as does any request
+        writing to it. Those in this process stop at their next chunk, or at once while
+        they wait for their client's bytes; those in other processes when they next check
+        the row. A write to the store already under way finishes first; the stored chunks
+        go once no request writes to them."""
         self._intakes.end(upload.id)
+        if not await self._delete_row(upload.id):
+            raise BlobUploadUnknown({"upload": upload.id})
         async with self._lock(upload.id):
-            if not await self._drop(upload):
-                raise BlobUploadUnknown({"upload": upload.id})
+            await self._discard(upload)
 
     async def push(
         self,
@@ -304,10 +321,17 @@ class UploadSessions:
 
     async def _drop(self, upload: Upload) -> bool:
         """Delete the session and its chunks; False if its row was already gone."""
-        async with self.db.write() as conn:
-            result = await conn.execute(_DROP, {"id": upload.id})
+        deleted = await self._delete_row(upload.id)
         await self._discard(upload)
-        return bool(rowcount(result))
+        return deleted
+
+    async def _delete_row(self, upload_id: str) -> bool:
+        async with self.db.write() as conn:
+            return bool(rowcount(await conn.execute(_DROP, {"id": upload_id})))
+
+    async def _exists(self, upload_id: str) -> bool:
+        async with self.db.read() as conn:
+            return (await conn.execute(_EXISTS, {"id": upload_id})).first() is not None
 
     async def _discard(self, upload: Upload) -> None:
         """Forget a session whose row is gone: its state in memory and its stored chunks."""
@@ -320,19 +344,39 @@ class UploadSessions:
         reaped as abandoned). Abandoned sessions also age out by themselves (upload_state)."""
         self._states.forget(upload_id)
 
-    def _lock(self, upload_id: str) -> AbstractAsyncContextManager[None]:
-        return self._states.lock(upload_id)
+    @contextlib.asynccontextmanager
+    async def _lock(self, upload_id: str) -> AsyncIterator[None]:
+        """The session to this request alone: in this process, then across processes."""
+        async with self._states.lock(upload_id):
+            if self._file_locks is None:
+                yield
+                return
+            async with self._file_locks.hold(upload_id):
+                yield
 
     @contextlib.asynccontextmanager
     async def _streaming(
         self, upload_id: str, chunks: AsyncIterator[bytes] | None
     ) -> AsyncIterator[Intake]:
         """The session's lock, for a request whose body a cancel ends (storage/intake.py).
-        The body is registered before the wait for the lock, so a cancel reaches it there."""
+        The body is registered before the wait for the lock, so a cancel reaches it there;
+        while the request holds the lock, a cancel from another process ends it too."""
         with self._intakes.open(upload_id, chunks) as body:
             async with self._lock(upload_id):
                 body.check()
-                yield body
+                watch = asyncio.create_task(self._end_when_gone(upload_id, body))
+                try:
+                    yield body
+                finally:
+                    watch.cancel()
+
+    async def _end_when_gone(self, upload_id: str, body: Intake) -> None:
+        """End the request's body once the session's row is gone (cancelled elsewhere)."""
+        while True:
+            await asyncio.sleep(ROW_CHECK)
+            if not await self._exists(upload_id):
+                body.end()
+                return
 
 
 def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[str, int]]:

@@ -4,14 +4,17 @@ clear text and over TLS, and an upload session written to through two workers.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Thread
 
@@ -192,3 +195,114 @@ def test_tls_with_http2_by_alpn(server: str, tmp_path: Path) -> None:
             assert client.get("/v2/").http_version == "HTTP/1.1"
     finally:
         live.stop()
+
+
+def bytes_written(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar")
+
+
+def answering_worker(server: LiveServer, client: httpx.Client) -> int:
+    """The worker holding the client's connection: the one that writes the answer."""
+    workers = workers_of(server)
+    before = {pid: bytes_written(pid) for pid in workers}
+    assert client.get(f"{server.url}/v2/").status_code == 200
+    [pid] = [pid for pid in workers if bytes_written(pid) > before[pid]]
+    return pid
+
+
+@contextlib.contextmanager
+def a_client_on_each_worker(server: LiveServer) -> Iterator[list[httpx.Client]]:
+    """One keep-alive connection to each of the two workers (new connections land on
+    either, as the kernel or the accepting workers decide)."""
+    with contextlib.ExitStack() as stack:
+        found: dict[int, httpx.Client] = {}
+        for _ in range(100):
+            client = stack.enter_context(httpx.Client(timeout=CLIENT_TIMEOUT))
+            found.setdefault(answering_worker(server, client), client)
+            if len(found) == 2:
+                yield list(found.values())
+                return
+        raise AssertionError("new connections all reached one worker")
+
+
+class StalledBody:
+    """`size` bytes in 64 KiB pieces that stop at the middle until `resume` is set."""
+
+    def __init__(self, size: int) -> None:
+        self.data = os.urandom(size)
+        self.halfway = threading.Event()
+        self.resume = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        piece = 64 * 1024
+        for start in range(0, len(self.data), piece):
+            if start >= len(self.data) // 2 and not self.halfway.is_set():
+                self.halfway.set()
+                self.resume.wait(CLIENT_TIMEOUT)
+            yield self.data[start : start + piece]
+
+
+def stored_chunks(server: LiveServer) -> list[Path]:
+    assert server.data_dir is not None
+    return [p for p in (server.data_dir / "objects" / "uploads").rglob("*") if p.is_file()]
+
+
+def test_a_cancel_through_one_worker_stops_a_patch_through_the_other(
+    two_workers: LiveServer,
+) -> None:
+    body = StalledBody(16 * 1024 * 1024)
+    with (
+        a_client_on_each_worker(two_workers) as (streaming, cancelling),
+        ThreadPoolExecutor(1) as pool,
+    ):
+        location = (
+            two_workers.url
+            + streaming.post(f"{two_workers.url}/v2/cross/repo/blobs/uploads/").headers["Location"]
+        )
+        patch = pool.submit(streaming.patch, location, content=iter(body))
+        assert body.halfway.wait(CLIENT_TIMEOUT)
+        started = time.monotonic()
+        cancel = cancelling.delete(location)
+        cancelled_in = time.monotonic() - started
+        body.resume.set()
+        patched = patch.result()
+        assert (cancel.status_code, patched.status_code) == (204, 404), patched.text
+        assert patched.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+        assert cancelled_in < CLIENT_TIMEOUT / 2  # not once the stalled client resumed
+        assert cancelling.get(location).status_code == 404
+    assert stored_chunks(two_workers) == []
+
+
+def test_patches_through_two_workers_take_turns(two_workers: LiveServer) -> None:
+    first = StalledBody(4 * 1024 * 1024)
+    second = os.urandom(1024 * 1024)
+    with a_client_on_each_worker(two_workers) as (one, other), ThreadPoolExecutor(2) as pool:
+        location = (
+            two_workers.url
+            + one.post(f"{two_workers.url}/v2/turns/repo/blobs/uploads/").headers["Location"]
+        )
+        patch = pool.submit(one.patch, location, content=iter(first))
+        assert first.halfway.wait(CLIENT_TIMEOUT)
+        # Claims the start of the session while the first PATCH still writes there: it
+        # waits for that one, then finds the session grown.
+        racing = pool.submit(
+            other.patch,
+            location,
+            content=second,
+            headers={"Content-Range": f"0-{len(second) - 1}"},
+        )
+        time.sleep(0.5)
+        first.resume.set()
+        assert patch.result().status_code == 202
+        refused = racing.result()
+        assert (refused.status_code, refused.headers.get("Range")) == (
+            416,
+            f"0-{len(first.data) - 1}",
+        )
+        digest = "sha256:" + hashlib.sha256(first.data).hexdigest()
+        assert other.put(f"{location}?digest={digest}").status_code == 201
+        pulled = other.get(f"{two_workers.url}/v2/turns/repo/blobs/{digest}")
+        assert pulled.content == first.data
