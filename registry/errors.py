@@ -225,6 +225,8 @@ def may_have_body(scope: Scope) -> bool:
 
 
 def _ends_response(message: Message) -> bool:
+    if message["type"] == "http.response.pathsend":
+        return True
     return message["type"] == "http.response.body" and not message.get("more_body", False)
 
 

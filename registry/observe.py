@@ -116,6 +116,8 @@ class Exchange:
                 ]
             elif message["type"] == "http.response.body":
                 self.sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":  # the server sends the file
+                self.sent += int(self.response_header(b"content-length") or 0)
             await send(message)
 
         return observed

@@ -14,6 +14,8 @@ through `open`: a redirect to the object store, or its bytes.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -59,10 +61,18 @@ class BlobStream:
     start: int
     end: int
     size: int
-    path: str | None = None  # the local file holding the whole blob, where the store has one
 
 
-BlobContent = BlobRedirect | BlobStream
+@dataclass(frozen=True, slots=True)
+class BlobFile:
+    """The whole blob is this file on this machine, for a server that sends files itself
+    (zero-copy: no byte passes through Python)."""
+
+    path: str
+    size: int
+
+
+BlobContent = BlobRedirect | BlobStream | BlobFile
 
 
 class BlobStore:
@@ -87,16 +97,24 @@ class BlobStore:
         self.caches.blobs.put(repository, str(digest), blob, generation)
         return blob
 
-    async def open(self, blob: Blob, start: int = 0, end: int | None = None) -> BlobContent:
+    async def open(
+        self, blob: Blob, start: int = 0, end: int | None = None, *, as_file: bool = False
+    ) -> BlobContent:
         """How to serve bytes [start, end) of the blob (to its end when `end` is None): a
-        redirect where the object store hands out URLs, else the bytes, already opened."""
+        redirect where the object store hands out URLs, else the bytes, already opened.
+        With `as_file` (the caller can send a file itself), the whole blob comes as its
+        file where the store keeps one; a file that is gone fails here, as a stream would."""
         key = layout.blob_key(blob.key)
         url = await redirect_url(self.objects, key)
         if url is not None:
             return BlobRedirect(url)
+        whole = start == 0 and end in (None, blob.size)
+        path = self._local.local_path(key) if as_file and whole and self._local else None
+        if path is not None:
+            await asyncio.to_thread(os.stat, path)
+            return BlobFile(path, blob.size)
         chunks = await opened(self.objects.read(key, start, end))
-        path = self._local.local_path(key) if self._local is not None else None
-        return BlobStream(chunks, start, blob.size if end is None else end, blob.size, path)
+        return BlobStream(chunks, start, blob.size if end is None else end, blob.size)
 
     def read(self, blob: Blob, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the blob, in chunks; a missing object fails on the first."""

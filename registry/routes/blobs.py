@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from registry.http import actor, byte_range, path_digest, repository, storage
-from storage.blobs import BlobContent, BlobRedirect
+from storage.blobs import BlobContent, BlobFile, BlobRedirect
+
+# The ASGI extension by which the server sends a file itself (granian has it, Hypercorn not).
+PATHSEND = "http.response.pathsend"
 
 
 class BlobEndpoint(HTTPEndpoint):
@@ -21,7 +27,12 @@ class BlobEndpoint(HTTPEndpoint):
         blobs = storage(request).blobs
         blob = await blobs.resolve(repository(request), digest)
         window = byte_range(request.headers.get("range"), blob.size)
-        content = await (blobs.open(blob) if window is None else blobs.open(blob, *window))
+        if window is None:
+            content = await blobs.open(
+                blob, as_file=PATHSEND in request.scope.get("extensions", {})
+            )
+        else:
+            content = await blobs.open(blob, *window)
         return _response(content, str(digest), ranged=window is not None)
 
     async def delete(self, request: Request) -> Response:
@@ -31,9 +42,24 @@ class BlobEndpoint(HTTPEndpoint):
         return Response(status_code=202)
 
 
+class FileSent(Response):
+    """A body the server sends from a file itself (ASGI pathsend): no byte through Python."""
+
+    def __init__(self, path: str, headers: Mapping[str, str]) -> None:
+        super().__init__(headers=headers)
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        await send({"type": PATHSEND, "path": self.path})
+
+
 def _response(content: BlobContent, digest: str, ranged: bool) -> Response:
     if isinstance(content, BlobRedirect):  # the object store serves the bytes (and the Range)
         return RedirectResponse(content.url, 307, {"Docker-Content-Digest": digest})
+    if isinstance(content, BlobFile):
+        return FileSent(content.path, _headers(digest, content.size))
     headers = _headers(digest, content.end - content.start)
     if not ranged:
         return StreamingResponse(content.chunks, headers=headers)

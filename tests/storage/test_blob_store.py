@@ -15,7 +15,7 @@ import pytest
 
 from manifests.digest import Digest
 from storage import layout
-from storage.blobs import Blob, BlobRedirect, BlobStore, BlobStream
+from storage.blobs import Blob, BlobFile, BlobRedirect, BlobStore, BlobStream
 from storage.database import Database, default_url
 from storage.errors import BlobUnknown
 from storage.filesystem import FilesystemObjectStore
@@ -80,11 +80,23 @@ async def test_open_serves_a_redirect_or_the_bytes(
     assert await joined(content.chunks) == data[expected]
     start, end, _ = expected.indices(len(data))
     assert (content.start, content.end, content.size) == (start, end, len(data))
-    if isinstance(blobs.objects, FilesystemObjectStore):
-        assert content.path is not None
-        assert await asyncio.to_thread(Path(content.path).read_bytes) == data
-    else:
-        assert content.path is None
+
+
+@pytest.mark.parametrize(
+    ("window", "whole"),
+    [pytest.param((), True, id="whole"), pytest.param((10, 20), False, id="range")],
+)
+async def test_open_as_file_gives_the_whole_blob_of_a_local_store_as_its_file(
+    blobs: BlobStore, window: tuple[int, ...], whole: bool
+) -> None:
+    data = os.urandom(3 * 1024 * 1024)
+    blob = await blobs.resolve(REPO, (await store(blobs, data))["sha256"])
+    content = await blobs.open(blob, *window, as_file=True)
+    if not whole or not isinstance(blobs.objects, FilesystemObjectStore):
+        assert not isinstance(content, BlobFile)  # a range, or no files: as without as_file
+        return
+    assert isinstance(content, BlobFile) and content.size == len(data)
+    assert await asyncio.to_thread(Path(content.path).read_bytes) == data
 
 
 async def test_open_fails_before_a_response_when_the_bytes_are_gone(blobs: BlobStore) -> None:
@@ -95,6 +107,8 @@ async def test_open_fails_before_a_response_when_the_bytes_are_gone(blobs: BlobS
     await blobs.objects.delete(layout.blob_key(blob.key))
     with pytest.raises(FileNotFoundError):
         await blobs.open(blob)
+    with pytest.raises(FileNotFoundError):
+        await blobs.open(blob, as_file=True)
 
 
 async def test_small_content_is_durable_before_and_visible_only_after_its_transaction(
