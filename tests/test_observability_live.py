@@ -60,9 +60,16 @@ def test_metrics_move_with_oras_push_and_pull(json_server: LiveServer, tmp_path:
     oras(tmp_path, "pull", "--plain-http", f"{json_server.host}/metered/app:v1", "-o", "out")
     assert (tmp_path / "out" / "artifact.txt").read_bytes() == layer
     requests = "artifact_store_http_requests_total"
-    pulled = {"method": "GET", "route": BLOB_ROUTE, "status": "200"}
+    seen = [
+        {"method": "PUT", "route": MANIFEST_ROUTE, "status": "201"},
+        {"method": "GET", "route": MANIFEST_ROUTE, "status": "200"},
+        {"method": "GET", "route": BLOB_ROUTE, "status": "200"},
+    ]
     # Each worker saves its request counts once a second for the others' /metrics.
-    after = scrape_until(json_server, lambda s: total(s, requests, **pulled) > 0)
+    after = scrape_until(
+        json_server,
+        lambda s: all(total(s, requests, **c) > total(before, requests, **c) for c in seen),
+    )
 
     def moved(name: str, **labels: str) -> float:
         return total(after, name, **labels) - total(before, name, **labels)
