@@ -170,6 +170,17 @@ def _after(condition: Callable[[], bool], action: Callable[[int], None], arg: in
     return thread
 
 
+def test_workers_do_not_outlive_the_first_process(two_workers: LiveServer) -> None:
+    """Killed outright, as when its machine stops: no worker is left serving on its own."""
+    assert two_workers.process is not None
+    workers = workers_of(two_workers)
+    two_workers.process.kill()
+    two_workers.process.wait(timeout=10)
+    wait_for(lambda: not any(alive(pid) for pid in workers))
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{two_workers.url}/v2/")
+
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_http2_in_clear_text(server: str, tmp_path: Path) -> None:
     live = serve(tmp_path / "data", server, 2)
@@ -306,3 +317,4 @@ def test_patches_through_two_workers_take_turns(two_workers: LiveServer) -> None
         assert other.put(f"{location}?digest={digest}").status_code == 201
         pulled = other.get(f"{two_workers.url}/v2/turns/repo/blobs/{digest}")
         assert pulled.content == first.data
+

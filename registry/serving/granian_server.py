@@ -11,6 +11,7 @@ Python.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,14 @@ def run(settings: Settings, address: Address) -> int:
         workers_kill_timeout=GRACEFUL_TIMEOUT,
         **_tls(settings),
     )
-    server.serve(target_loader=functools.partial(_worker, settings), wrap_loader=False)
+    loader = functools.partial(_worker, settings, os.getpid())
+    server.serve(target_loader=loader, wrap_loader=False)
     return 0
 
 
-def _worker(settings: Settings) -> Any:
+def _worker(settings: Settings, parent: int) -> Any:
     """Run in each worker process before it serves."""
-    process.prepare(settings)
+    process.prepare_worker(settings, parent)
     return worker_app(settings)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 from collections.abc import Coroutine
@@ -35,16 +36,17 @@ def run(settings: Settings, sock: socket.socket) -> int:
 
     def start(number: int) -> Any:
         name = f"artifact-store worker {number}"
-        return fork.Process(target=serve_worker, args=(settings, sock), name=name)
+        args = (settings, sock, os.getpid())
+        return fork.Process(target=serve_worker, args=args, name=name)
 
     return Supervisor(start, settings.worker_count, GRACEFUL_TIMEOUT + 5).run()
 
 
-def serve_worker(settings: Settings, sock: socket.socket) -> None:
+def serve_worker(settings: Settings, sock: socket.socket, parent: int) -> None:
     """A worker process: Hypercorn on the parent's socket until SIGTERM or SIGINT."""
     for sig in (signal.SIGTERM, signal.SIGINT):  # not the supervisor's handlers
         signal.signal(sig, signal.SIG_DFL)
-    process.prepare(settings)
+    process.prepare_worker(settings, parent)
     run_loop(serve_on(settings, sock))
 
 

@@ -47,7 +47,13 @@ class Pair:
         sql = "SELECT lease_owner FROM notification_cursors WHERE lease_owner IS NOT NULL"
         owner = postgres.psql(sql, self.database).stdout.strip()
         pid = int(owner.split(":")[1])
-        return next(r for r in self.replicas if r.process.pid == pid)
+        return next(r for r in self.replicas if pid in processes_of(r.process.pid))
+
+
+def processes_of(pid: int) -> list[int]:
+    """The replica's process and its workers (the lease names the worker delivering)."""
+    children = Path(f"/proc/{pid}/task").glob("*/children")
+    return [pid, *(int(child) for task in children for child in task.read_text().split())]
 
 
 @pytest.fixture
