@@ -85,6 +85,7 @@ class BlobStore:
         self._local = local_files(objects)  # checked once: a protocol isinstance is slow
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
+        await self.caches.catch_up()
         cached = self.caches.blobs.get(repository, str(digest))
         if cached is not None:
             return cached

@@ -1,11 +1,11 @@
 """Every in-process cache of what storage reads, and the one place that drops them.
 
-  cache            holds                           filled by            kept
-  repository_ids   name → row id                   ensure_repository    always
-  blobs            (repository, digest) → Blob     BlobStore.resolve    SQLite only
-  manifests        (repository, reference) → row   ManifestStore.stat   SQLite only
-  tag_lists        repository → its tags, sorted   ManifestStore        SQLite only
-  manifest_bytes   storage key → bytes             ManifestStore        always
+  cache            holds                           filled by
+  repository_ids   name → row id                   ensure_repository
+  blobs            (repository, digest) → Blob     BlobStore.resolve
+  manifests        (repository, reference) → row   ManifestStore.stat
+  tag_lists        repository → its tags, sorted   ManifestStore
+  manifest_bytes   storage key → bytes             ManifestStore
 
 Readers fill them. Writers never touch them: they call `changed(repository)`
 once their transaction has committed, and that drops the repository's entries
@@ -16,10 +16,10 @@ answers are cached, so writes that only add (a blob pushed or mounted) leave
 the caches alone. Manifest bytes are cached by storage key: the bytes under a
 key never change, so no change to a repository makes them stale.
 
-The lookups are on only where this process makes every write (the embedded
-SQLite database); replicas sharing PostgreSQL read the database each time.
-Repository ids and manifest bytes are safe everywhere, since neither changes
-while anything can reach it.
+Other processes (a server's workers, replicas on PostgreSQL) write too: a
+reader calls `catch_up()` before it consults a cache, and the CacheSync
+attached to `sync` drops what they changed (storage/cache_sync.py). Without
+one, the lookups are for a process that makes every write itself.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from storage.lookup_cache import LookupCache
 
 if TYPE_CHECKING:
     from storage.blobs import Blob
+    from storage.cache_sync import CacheSync
     from storage.manifest_store import StoredManifest
 
 CONTENT_LIMIT = 64 * 1024 * 1024  # bytes of manifests kept in memory
@@ -57,19 +58,7 @@ class ContentCache:
 
 
 class RepositoryCaches:
-    """The caches of one Storage, invalidated per repository.
-
-    Across processes (not built yet): to let replicas cache lookups too, one
-    method here would be called once per request, before any read. It compares
-    a counter that every writer bumps in its transaction (a row in PostgreSQL;
-    SQLite's `PRAGMA data_version` when other processes write the same file)
-    with the value it saw last, and when the counter moved it calls `changed`
-    for the repositories concerned (a counter per repository), or drops every
-    entry (one counter; the caches' generations must then move for every
-    repository, so that a read begun before it stores nothing). Readers and
-    writers stay as they are: writers keep calling `changed`, and `lookups`
-    turns on wherever the counter is checked.
-    """
+    """The caches of one Storage, invalidated per repository."""
 
     def __init__(self, lookups: bool) -> None:
         self.repository_ids: LookupCache[int] = LookupCache(True)
@@ -77,11 +66,22 @@ class RepositoryCaches:
         self.manifests: LookupCache[StoredManifest] = LookupCache(lookups)
         self.tag_lists: LookupCache[list[str]] = LookupCache(lookups)
         self.manifest_bytes = ContentCache()
+        self.sync: CacheSync | None = None
+
+    async def catch_up(self) -> None:
+        """Before a read consults a cache: what other processes changed is dropped."""
+        if self.sync is not None:
+            await self.sync.catch_up()
 
     def changed(self, repository: str) -> None:
         """Drop everything cached about the repository; called after each committed change."""
         for cache in self._per_repository():
             cache.invalidate(repository)
+
+    def changed_everywhere(self) -> None:
+        """Drop everything cached about every repository."""
+        for cache in self._per_repository():
+            cache.invalidate_all()
 
     def _per_repository(self) -> tuple[LookupCache[Any], ...]:
         return (self.repository_ids, self.blobs, self.manifests, self.tag_lists)

@@ -21,6 +21,7 @@ class LookupCache(Generic[V]):
         self._size = 0
         self._entries: dict[str, dict[str, V]] = {}
         self._generations: dict[str, int] = {}
+        self._epoch = 0  # moves when every repository's entries go at once
 
     def get(self, repository: str, key: str) -> V | None:
         if not self.enabled:
@@ -28,7 +29,7 @@ class LookupCache(Generic[V]):
         return self._entries.get(repository, {}).get(key)
 
     def generation(self, repository: str) -> int:
-        return self._generations.get(repository, 0)
+        return self._epoch + self._generations.get(repository, 0)
 
     def put(self, repository: str, key: str, value: V, generation: int) -> None:
         if not self.enabled or generation != self.generation(repository):
@@ -40,5 +41,10 @@ class LookupCache(Generic[V]):
         self._size += 1
 
     def invalidate(self, repository: str) -> None:
-        self._generations[repository] = self.generation(repository) + 1
+        self._generations[repository] = self._generations.get(repository, 0) + 1
         self._size -= len(self._entries.pop(repository, {}))
+
+    def invalidate_all(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
+        self._size = 0

@@ -91,6 +91,7 @@ class ManifestStore:
         return stored, await self._load(stored)
 
     async def stat(self, repository: str, reference: str) -> StoredManifest:
+        await self.caches.catch_up()
         cached = self.caches.manifests.get(repository, reference)
         if cached is not None:
             return cached
@@ -132,6 +133,7 @@ class ManifestStore:
 
     async def _all_tags(self, repository: str) -> list[str]:
         """Every tag of the repository in order, from the cache when it holds them."""
+        await self.caches.catch_up()
         cached = self.caches.tag_lists.get(repository, "")
         if cached is not None:
             return cached

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storage.blobs import BlobStore
+from storage.cache_sync import CacheSync
 from storage.caches import RepositoryCaches
 from storage.database import Database, default_url
 from storage.file_locks import FileLocks
@@ -49,7 +50,9 @@ class Storage:
         if migrate:
             await db.migrate()
         objects = await open_objects(data_dir, s3)
-        caches = RepositoryCaches(lookups=db.is_sqlite)
+        caches = RepositoryCaches(lookups=True)
+        caches.sync = CacheSync(db, caches)  # what other processes change
+        await caches.sync.start()
         blobs = BlobStore(db, objects, caches)
         # Worker processes share the data directory of the single-node (SQLite) shape.
         locks = FileLocks(data_dir / SESSION_LOCKS) if db.is_sqlite else None
@@ -58,6 +61,8 @@ class Storage:
         return cls(db, objects, blobs, uploads, manifests, caches, locks)
 
     async def close(self) -> None:
+        if self.caches.sync is not None:
+            self.caches.sync.close()
         await self.db.close()
         await close_objects(self.objects)
         if self.file_locks is not None:

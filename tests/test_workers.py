@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ import pytest
 from tests.auth.helpers import make_certificates
 from tests.auth.helpers import start as start_tls
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.scaleout.postgres import PostgresServer
 
 SERVERS = ["granian", "hypercorn"]
 CLIENT_TIMEOUT = 20.0
@@ -318,3 +320,74 @@ def test_patches_through_two_workers_take_turns(two_workers: LiveServer) -> None
         pulled = other.get(f"{two_workers.url}/v2/turns/repo/blobs/{digest}")
         assert pulled.content == first.data
 
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def put_image(client: httpx.Client, url: str, repo: str, tag: str, label: str) -> str:
+    """A one-config image tagged `tag`; its manifest digest."""
+    config = json.dumps({"os": "linux", "label": label}).encode()
+    digest = push(url, repo, config, client)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "x/y", "digest": digest, "size": len(config)},
+        "layers": [],
+    }
+    response = client.put(
+        f"{url}/v2/{repo}/manifests/{tag}",
+        content=json.dumps(manifest).encode(),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert response.status_code == 201, response.text
+    return response.headers["Docker-Content-Digest"]
+
+
+def tagged(client: httpx.Client, url: str, repo: str, tag: str) -> str:
+    response = client.get(f"{url}/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+    assert response.status_code == 200, response.text
+    return response.headers["Docker-Content-Digest"]
+
+
+def tags(client: httpx.Client, url: str, repo: str) -> list[str]:
+    listed: list[str] = client.get(f"{url}/v2/{repo}/tags/list").json()["tags"]
+    return listed
+
+
+def moves_are_seen_at_once(one: httpx.Client, other: httpx.Client, urls: tuple[str, str]) -> None:
+    """Answers cached through `other` (tag, tag list, blob) change with writes through `one`."""
+    here, there = urls
+    repo = "moved/repo"
+    first = put_image(one, here, repo, "latest", "first")
+    assert tagged(other, there, repo, "latest") == first  # now in the other's caches
+    assert tags(other, there, repo) == ["latest"]
+    second = put_image(one, here, repo, "latest", "second")
+    assert tagged(other, there, repo, "latest") == second
+    put_image(one, here, repo, "v2", "v2")
+    assert tags(other, there, repo) == ["latest", "v2"]
+    layer = push(here, repo, b"a layer", one)
+    assert other.head(f"{there}/v2/{repo}/blobs/{layer}").status_code == 200
+    assert one.delete(f"{here}/v2/{repo}/blobs/{layer}").status_code == 202
+    assert other.head(f"{there}/v2/{repo}/blobs/{layer}").status_code == 404
+
+
+def test_a_tag_moved_through_one_worker_is_seen_at_once_through_the_other(
+    two_workers: LiveServer,
+) -> None:
+    with a_client_on_each_worker(two_workers) as (one, other):
+        moves_are_seen_at_once(one, other, (two_workers.url, two_workers.url))
+
+
+def test_a_tag_moved_through_one_replica_is_seen_at_once_through_the_other(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Two single-process replicas on one PostgreSQL (and one blob directory)."""
+    url = postgres.emptied_database()
+    flags = ("--metadata-url", url, "--workers", "1")
+    replicas = [start_server(tmp_path / "data", *flags) for _ in range(2)]
+    try:
+        with httpx.Client() as one, httpx.Client() as other:
+            moves_are_seen_at_once(one, other, (replicas[0].url, replicas[1].url))
+    finally:
+        for replica in replicas:
+            stop_server(replica)
