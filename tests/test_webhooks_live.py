@@ -31,6 +31,12 @@ def oras_tool() -> str:
     return found
 
 
+@pytest.fixture(autouse=True)
+def oras_present() -> None:
+    """Skip (or fail, under CI) before any server starts, not in the middle of a test."""
+    oras_tool()
+
+
 def oras(cwd: Path, *args: str) -> str:
     done = subprocess.run(
         [oras_tool(), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
