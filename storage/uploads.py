@@ -15,8 +15,9 @@ one object and is published.
 
 The hash state of a session lives in the process that last wrote to it
 (storage/upload_state.py, which also bounds it). A request that lands
-elsewhere (another worker or replica, a restart) rebuilds it by re-reading the
-stored parts: slower, always correct, never pickled.
+elsewhere (another worker or replica, a restart) brings that process's state up
+to date by reading the stored bytes it has not hashed yet (all of them, if it
+has none): slower, always correct, never pickled.
 
 One request at a time writes to a session: an asyncio lock in each process,
 and across the worker processes of one data directory a file lock
@@ -236,34 +237,44 @@ class UploadSessions:
         return replace(upload, size=upload.size + written), progress
 
     async def _load(self, upload: Upload, algorithm: str | None = None) -> Progress:
-        """This process's progress of the session, rebuilt from the stored parts if stale."""
+        """This process's progress of the session, caught up with the stored bytes.
+
+        A session only grows, and its first `size` bytes never change once its row
+        says `size`: progress that counts fewer bytes (another process wrote the chunks
+        since) needs only the bytes past its end, so chunks that alternate between
+        workers or replicas cost one extra read each, not a read of the whole prefix."""
         progress = self._states.progress(upload.id)
         wanted = set(_extra(upload.algorithm)) | set(_extra(algorithm))
         if (
             progress is None
-            or progress.verifier.size != upload.size
+            or progress.verifier.size > upload.size
             or not wanted <= progress.verifier.algorithms
         ):
-            progress = Progress(Verifier(wanted), await self._stored_parts(upload))
-            for key, size in progress.parts:
-                async for chunk in self.objects.read(key, 0, size):
+            progress = Progress(Verifier(wanted), [])
+        if progress.verifier.size < upload.size:
+            parts = await self._stored_parts(upload, progress.verifier.size)
+            for key, start, end in parts:
+                async for chunk in self.objects.read(key, start, end):
                     await progress.verifier.update_async(chunk)
+            progress.parts = _joined(
+                progress.parts, [(key, end - start) for key, start, end in parts]
+            )
             self._states.keep(upload.id, progress)
         return progress
 
-    async def _stored_parts(self, upload: Upload) -> list[tuple[str, int]]:
+    async def _stored_parts(self, upload: Upload, offset: int) -> list[tuple[str, int, int]]:
+        """The stored bytes of the session from `offset` on: (key, start, end) of each part."""
         if self._appender is not None:
             if (await self.objects.stat(upload.key) or 0) < upload.size:
                 raise BlobUploadInvalid({"upload": upload.id, "missing": upload.size})
-            return [(upload.key, upload.size)] if upload.size else []
-        parts: list[tuple[str, int]] = []
-        offset = 0
+            return [(upload.key, offset, upload.size)]
+        parts: list[tuple[str, int, int]] = []
         while offset < upload.size:
             key = layout.upload_part_key(upload.id, offset)
             size = await self.objects.stat(key)
             if not size:
                 raise BlobUploadInvalid({"upload": upload.id, "missing": offset})
-            parts.append((key, size))
+            parts.append((key, 0, size))
             offset += size
         if offset != upload.size:
             raise BlobUploadInvalid({"upload": upload.id, "size": upload.size, "stored": offset})
@@ -383,6 +394,13 @@ def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[s
     if parts and parts[-1][0] == key:  # appended in place
         return [*parts[:-1], (key, parts[-1][1] + written)]
     return [*parts, (key, written)]
+
+
+def _joined(parts: list[tuple[str, int]], more: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """`parts` followed by `more`, a part appended in place counted once."""
+    for key, size in more:
+        parts = _grown(parts, key, size)
+    return parts
 
 
 def _extra(algorithm: str | None) -> tuple[str, ...]:

@@ -124,6 +124,28 @@ async def test_chunks_taken_in_turn_by_two_replicas(replicas: Replicas, sizes: l
     assert await replicas.read(data) == data
 
 
+async def test_a_replica_taking_its_turn_reads_only_what_the_other_wrote(
+    replicas: Replicas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks alternating between two processes: each catches up on the other's chunks
+    since its last turn, not on the whole session (which would read 28 chunks for 8)."""
+    read = replicas.objects.read
+    counted = [0]
+
+    async def counting(key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        async for chunk in read(key, start, end):
+            counted[0] += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(replicas.objects, "read", counting)
+    chunks = [os.urandom(M) for _ in range(8)]
+    data = b"".join(chunks)
+    upload = await append_all([replicas.one, replicas.two], await replicas.one.start(REPO), chunks)
+    assert await replicas.one.finish(REPO, upload.id, sha256(data), "test") == sha256(data)
+    assert counted[0] <= 2 * len(data)  # the other's chunks once, and S3's compose of short parts
+    assert await replicas.read(data) == data
+
+
 async def test_a_chunk_that_breaks_off_leaves_the_session_as_it_was(replicas: Replicas) -> None:
     first, second = os.urandom(6 * M), os.urandom(2 * M)
     upload = await replicas.one.start(REPO)
