@@ -48,6 +48,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
+from storage.change_count import ChangeCount
 from storage.errors import CredentialsRefused, SchemaError, StoreMissing, Unavailable
 from storage.progress import SILENT, Progress
 from storage.sqlite import Parameters, SqliteConnections
@@ -158,8 +159,12 @@ class Database:
         self.is_postgresql = self.url.startswith("postgresql")
         self._sqlite: SqliteConnections | None = None
         self._engine: AsyncEngine | None = None
+        # SQLite: moved after every commit, for the other processes' caches (cache_sync.py).
+        self.changes: ChangeCount | None = None
         if self.is_sqlite:
             self._sqlite = SqliteConnections(sqlite_url(url), _sqlite_pragmas)
+            file = sqlite_file(url)
+            self.changes = ChangeCount(Path(f"{file}-changes")) if file is not None else None
         else:
             self._engine = create_async_engine(self.url, **_engine_options())
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -215,6 +220,8 @@ class Database:
             if self._sqlite is not None:
                 async with self._locked(), self._sqlite.write() as threaded:
                     yield threaded
+                if self.changes is not None:
+                    self.changes.bump()  # committed
                 return
             assert self._engine is not None
             async with self._engine.begin() as conn:
@@ -251,6 +258,8 @@ class Database:
             await self._sqlite.close()
         if self._engine is not None:
             await self._engine.dispose()
+        if self.changes is not None:
+            self.changes.close()
 
 
 def sqlite_url(url: str) -> str:

@@ -61,8 +61,6 @@ class Storage:
         return cls(db, objects, blobs, uploads, manifests, caches, locks)
 
     async def close(self) -> None:
-        if self.caches.sync is not None:
-            self.caches.sync.close()
         await self.db.close()
         await close_objects(self.objects)
         if self.file_locks is not None:

@@ -13,6 +13,7 @@ import pytest
 
 from manifests.digest import Digest
 from manifests.mediatypes import OCI_MANIFEST
+from storage.change_count import ChangeCount
 from storage.errors import BlobUnknown, ManifestUnknown
 from storage.hashing import digests_of
 from storage.store import Storage
@@ -99,3 +100,28 @@ async def test_pushes_elsewhere_that_only_add_keep_the_cache(
     await other.manifests.stat(REPO, "kept")
     assert other.caches.manifests.generation(REPO) == before
     assert other.caches.manifests.get(REPO, "kept") is not None
+
+
+def test_the_change_count_is_shared_through_the_file_and_made_at_first_use(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "metadata.db-changes"
+    one, other = ChangeCount(path), ChangeCount(path)  # two mappings, as two processes have
+    assert not path.exists()
+    before = other.read()
+    one.bump()
+    one.bump()
+    assert other.read() == before + 2
+    one.close()
+    other.close()
+
+
+async def test_every_committed_write_moves_the_count(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "data")
+    try:
+        assert storage.db.changes is not None
+        before = storage.db.changes.read()
+        await push_blob(storage, b"counted")
+        assert storage.db.changes.read() > before
+    finally:
+        await storage.close()
