@@ -44,6 +44,7 @@ def page(
     **context: Any,
 ) -> HTMLResponse:
     url_for = request.app.url_path_for
+    context.setdefault("artifact_type", artifact_type)
     body = environment.get_template(template).render(request=request, url_for=url_for, **context)
     response = HTMLResponse(body, status_code=status, headers=headers)
     response.headers["Cache-Control"] = "no-store"
@@ -54,7 +55,7 @@ def page(
 
 # Inline scripts and styles stay blocked: escaped output is the first line, this the second.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -74,6 +75,20 @@ REFERRER_KINDS = {
     "application/vnd.in-toto+json": "in-toto attestation",
     "application/vnd.dsse.envelope.v1+json": "in-toto attestation (DSSE)",
 }
+
+
+# Configs of runnable images: an artifact type only by the referrers API's fallback.
+IMAGE_CONFIGS = frozenset(
+    {
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    }
+)
+
+
+def artifact_type(value: str | None) -> str:
+    """The artifact type worth showing beside a media type: "" for a plain image."""
+    return "" if value is None or value in IMAGE_CONFIGS else value
 
 
 def referrer_kind(artifact_type: str) -> str:
