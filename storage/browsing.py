@@ -10,6 +10,7 @@ query per figure over the page's rows, never one query per row.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from storage.schema import blobs, manifest_refs, manifests, repositories, reposi
 SCAN_BATCH = 1000  # repository names read at a time when a policy hides some of them
 TREE_DEPTH = 4  # referrers of referrers of ...: a signature of an SBOM of an image
 TREE_LIMIT = 200  # referrers shown under one manifest at most
+PLATFORMS_KEPT = 10_000  # indexes whose platforms stay parsed in memory
 T = TypeVar("T")
 _STORED = select(func.count().label("blobs"), func.sum(blobs.c.size).label("bytes"))
 
@@ -97,6 +99,9 @@ class Browsing:
     def __init__(self, db: Database, manifest_store: ManifestStore) -> None:
         self.db = db
         self.manifest_store = manifest_store
+        # The platforms of an index by its BLAKE3 key: content under a key never changes,
+        # and a page of 100 indexes otherwise looks up and parses 100 manifests each time.
+        self.platforms: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     async def repositories(
         self,
@@ -181,13 +186,20 @@ class Browsing:
     async def _platforms(
         self, repository: str, rows: Sequence[Row[Any]]
     ) -> dict[str, tuple[str, ...]]:
-        """The platforms of each index among the rows, from its bytes (cached in memory)."""
+        """The platforms of each index among the rows, parsed once from its bytes."""
         indexes = {row.blob_key: row.digest for row in rows if _is_index(row.media_type)}
+        missing = {key: digest for key, digest in indexes.items() if key not in self.platforms}
         loaded = await asyncio.gather(
-            *(self.manifest_store.get(repository, digest) for digest in indexes.values())
+            *(self.manifest_store.get(repository, digest) for digest in missing.values())
         )
-        pairs = zip(indexes, loaded, strict=True)
-        return {key: _platforms_of(stored, body) for key, (stored, body) in pairs}
+        for key, (stored, body) in zip(missing, loaded, strict=True):
+            self._remember(key, _platforms_of(stored, body))
+        return {key: self.platforms[key] for key in indexes if key in self.platforms}
+
+    def _remember(self, key: str, platforms: tuple[str, ...]) -> None:
+        self.platforms[key] = platforms
+        if len(self.platforms) > PLATFORMS_KEPT:
+            self.platforms.popitem(last=False)
 
 
 async def _repository_names(

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from manifests.parse import Descriptor
+from registry.ui import links
 from registry.units import format_size
 from storage.browsing import platform_name
 
@@ -34,6 +35,7 @@ def when(value: datetime | None) -> str:
 
 
 environment.filters.update(size=format_size, short=short_digest, when=when)
+environment.globals.update(repository_link=links.repository, manifest_link=links.manifest)
 
 
 def page(

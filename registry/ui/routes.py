@@ -24,7 +24,7 @@ from registry.auth.rules import PUBLIC, GuardedRoute
 from registry.errors import Denied, TooManyFailures, Unauthorized
 from registry.http import storage
 from registry.names import MAX_NAME, NAME, TAG
-from registry.ui import login
+from registry.ui import links, login
 from registry.ui.render import page, platform_names, referrer_kind
 from registry.ui.viewer import Viewer, viewer
 from storage.browsing import Browsing
@@ -81,8 +81,12 @@ def _challenge(request: Request, challenge: str) -> Response:
 
 
 def browsing(request: Request) -> Browsing:
-    store = storage(request)
-    return Browsing(store.db, store.manifests)
+    """One per opened storage, made on first use (it keeps what it parsed)."""
+    state, store = request.app.state, storage(request)
+    found: Browsing | None = getattr(state, "ui_browsing", None)
+    if found is None or found.db is not store.db:
+        found = state.ui_browsing = Browsing(store.db, store.manifests)
+    return found
 
 
 def repository_name(request: Request, seen: Viewer) -> str:
@@ -174,12 +178,7 @@ routes = [
     G("/ui/store", store_page, access=OPEN, name="ui-store"),
     G("/ui/login", html_errors(login.sign_in), access=SIGN_IN, name="ui-login"),
     G("/ui/logout", login.sign_out, access={"POST": PUBLIC}, name="ui-logout"),
-    G(
-        "/ui/repositories/{name:path}/-/manifests/{reference}",
-        manifest_page,
-        access=OPEN,
-        name="ui-manifest",
-    ),
-    G("/ui/repositories/{name:path}", repository_page, access=OPEN, name="ui-repository"),
+    G(links.MANIFEST_ROUTE, manifest_page, access=OPEN, name="ui-manifest"),
+    G(links.REPOSITORY_ROUTE, repository_page, access=OPEN, name="ui-repository"),
     G("/ui/{rest:path}", not_found, access=OPEN),
 ]

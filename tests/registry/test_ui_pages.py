@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from registry.app import create_app
 from registry.config import Settings
+from registry.ui import links
 from tests.registry.helpers import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -204,3 +205,17 @@ def test_basic_auth_anonymous_sees_only_public_repositories(basic_client: TestCl
     assert "private/app" in signed_in.text
     wrong = {"Authorization": "Basic " + base64.b64encode(b"alice:nope").decode()}
     assert basic_client.get("/ui/", headers=wrong).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        pytest.param("app", "v1", id="tag"),
+        pytest.param("team/sub/app", "sha256:" + "a" * 64, id="nested-digest"),
+    ],
+)
+def test_links_are_the_routes_paths(client: TestClient, name: str, reference: str) -> None:
+    app = client.app
+    assert links.repository(name) == app.url_path_for("ui-repository", name=name)  # type: ignore[attr-defined]
+    expected = app.url_path_for("ui-manifest", name=name, reference=reference)  # type: ignore[attr-defined]
+    assert links.manifest(name, reference) == expected
