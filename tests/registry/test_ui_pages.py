@@ -13,8 +13,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from registry.app import create_app
+from registry.auth.tokens import InvalidToken
 from registry.config import Settings
 from registry.ui import links
+from registry.ui.viewer import UIAuth
 from tests.registry.helpers import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -219,3 +221,67 @@ def test_links_are_the_routes_paths(client: TestClient, name: str, reference: st
     assert links.repository(name) == app.url_path_for("ui-repository", name=name)  # type: ignore[attr-defined]
     expected = app.url_path_for("ui-manifest", name=name, reference=reference)  # type: ignore[attr-defined]
     assert links.manifest(name, reference) == expected
+
+
+@pytest.fixture
+def token_client(tmp_path: Path) -> Iterator[TestClient]:
+    htpasswd = tmp_path / "htpasswd"
+    hashed = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)).decode()
+    htpasswd.write_text(f"alice:{hashed}\n")
+    policy = (
+        {"repositories": ["public/**"], "actions": ["pull"], "anonymous": True},
+        {"repositories": ["**"], "actions": ["*", "admin"], "users": ["alice"]},
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data", auth="token", auth_htpasswd=htpasswd, auth_policy=policy
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_token_mode_signs_in_with_a_form_and_a_session_cookie(token_client: TestClient) -> None:
+    token = token_client.get(
+        "/token", params={"scope": "repository:private/app:push"}, headers=ALICE
+    )
+    pusher = TestClient(
+        token_client.app, headers={"Authorization": f"Bearer {token.json()['token']}"}
+    )
+    push_image(pusher, "private/app", "v1", b"l")
+    assert "private/app" not in token_client.get("/ui/").text
+    form = token_client.get("/ui/login")
+    assert form.status_code == 200 and 'type="password"' in form.text
+    wrong = token_client.post("/ui/login", data={"username": "alice", "password": "nope"})
+    assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+    signed_in = token_client.post(
+        "/ui/login", data={"username": "alice", "password": "secret"}, follow_redirects=False
+    )
+    assert signed_in.status_code == 303
+    cookie = signed_in.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert "private/app" in token_client.get("/ui/").text
+    session = token_client.cookies["artifact_store_ui"]
+    as_bearer = token_client.get(
+        "/v2/private/app/tags/list", headers={"Authorization": f"Bearer {session}"}
+    )
+    assert as_bearer.status_code == 401  # a session is not an access token
+    token_client.post("/ui/logout")
+    assert "private/app" not in token_client.get("/ui/").text
+
+
+def test_a_forged_session_cookie_is_anonymous(token_client: TestClient) -> None:
+    token_client.cookies.set("artifact_store_ui", "not-a-token", path="/ui")
+    page = token_client.get("/ui/")
+    assert page.status_code == 200 and "Sign in" in page.text
+
+
+def test_session_tokens_are_not_access_tokens(token_client: TestClient) -> None:
+    auth: UIAuth = token_client.app.state.ui_auth  # type: ignore[attr-defined]
+    assert auth.gate.verifier is not None
+    session = auth.session_cookie("alice")
+    assert auth.gate.verifier.session(session) == "alice"
+    with pytest.raises(InvalidToken, match="ui-session token is not an access token"):
+        auth.gate.verifier.access(session)
+    assert auth.issuer is not None
+    access = auth.issuer.access_token("alice", []).token
+    with pytest.raises(InvalidToken, match="not a session token"):
+        auth.gate.verifier.session(access)
