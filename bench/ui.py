@@ -16,15 +16,16 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
+from bench.servers import ARTIFACT_STORE, Peer, start
 from storage.hashing import digests_of
 from storage.schema import blobs, digest_aliases, manifests, repositories, repository_blobs, tags
 from storage.store import Storage
-from tests.conftest import start_server, stop_server
 
 REPOSITORIES = 10_000
 TAGS = 1_000
@@ -39,10 +40,10 @@ CONFIG = "application/vnd.oci.image.config.v1+json"
 async def push_blob(store: Storage, repository: str, data: bytes) -> dict[str, object]:
     digest = digests_of(data, [])["sha256"]
 
-    async def body() -> object:
+    async def body() -> AsyncIterator[bytes]:
         yield data
 
-    await store.uploads.push(repository, digest, body(), "bench")  # type: ignore[arg-type]
+    await store.uploads.push(repository, digest, body(), "bench")
     return {"mediaType": CONFIG, "digest": str(digest), "size": len(data)}
 
 
@@ -170,6 +171,16 @@ def measure(client: httpx.Client, path: str, rounds: int) -> tuple[float, float]
     return statistics.median(times), times[int(len(times) * 0.95) - 1]
 
 
+def serving(data_dir: Path) -> Peer:
+    """One worker over the seeded data directory, warnings only (no access log)."""
+
+    def argv(binary: str, addr: str, _unused: Path) -> list[str]:
+        serve = [binary, "serve", "--addr", addr, "--data-dir", str(data_dir)]
+        return [*serve, "--workers", "1", "--log-level", "warning"]
+
+    return Peer("artifact-store-ui", ARTIFACT_STORE, argv, ())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
@@ -179,7 +190,7 @@ def main() -> None:
         started = time.perf_counter()
         asyncio.run(seed(data_dir))
         print(f"seeded in {time.perf_counter() - started:.0f} s")
-        server = start_server(data_dir, "--workers", "1")
+        server = start(serving(data_dir), ARTIFACT_STORE, Path(work))
         try:
             with httpx.Client(base_url=server.url, timeout=30) as client:
                 print("| page | median ms | p95 ms |\n|---|---:|---:|")
@@ -187,7 +198,7 @@ def main() -> None:
                     median, p95 = measure(client, path, args.rounds)
                     print(f"| {name} | {median:.1f} | {p95:.1f} |")
         finally:
-            stop_server(server)
+            server.stop()
 
 
 if __name__ == "__main__":

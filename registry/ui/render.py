@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,11 @@ def short_digest(digest: str) -> str:
     return f"{algorithm}:{hex_part[:SHORT_DIGEST]}"
 
 
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "never"
+def when(value: object) -> str:
+    """A time to the second in UTC; "never" for none; text as it is."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "never" if value is None else str(value)
 
 
 environment.filters.update(size=format_size, short=short_digest, when=when)

@@ -21,6 +21,7 @@ from tests.auth.helpers import (
 from tests.ui.conftest import HOSTILE, SBOM_TYPE, SIGNATURE_TYPE, Pushed, push_content, watch
 
 REPOSITORY = "demo/app"
+COPY = "demo/copy"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,10 @@ def open_registry(
     work = tmp_path_factory.mktemp("ui-open")
     server = start(work / "data")
     try:
-        yield server, push_content(server.host, REPOSITORY, work)
+        pushed = push_content(server.host, REPOSITORY, work)
+        (work / "copy").mkdir()
+        push_content(server.host, COPY, work / "copy")  # new random layers, the same SBOM
+        yield server, pushed
     finally:
         server.stop()
 
@@ -118,9 +122,13 @@ def test_filter_and_store_pages(
     expect(page.locator(".empty")).to_contain_text("No repositories match")
     page.get_by_label("Filter by name").fill("demo")
     page.get_by_role("button", name="Filter").click()
-    expect(page.locator("#repositories tbody tr")).to_have_count(1)
+    expect(page.locator("#repositories tbody tr td:first-child")).to_have_text([REPOSITORY, COPY])
+    page.get_by_label("Filter by name").fill("copy")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#repositories tbody tr td:first-child")).to_have_text([COPY])
     page.get_by_role("link", name="Store", exact=True).click()
     expect(page.locator("#totals")).to_contain_text("Dedupe")
+    expect(page.locator("#totals")).not_to_contain_text("0 B saved")  # the SBOM, stored once
     expect(page.locator("#events")).to_contain_text("manifest.push")
     watched.screenshot("store")
     watched.expect_clean()
