@@ -167,6 +167,13 @@ def test_bad_paths_answer_a_404_page(client: TestClient, path: str) -> None:
     assert page.headers["content-type"].startswith("text/html")
 
 
+def test_ui_without_its_slash_and_the_stylesheet(client: TestClient) -> None:
+    moved = client.get("/ui", follow_redirects=False)
+    assert moved.status_code == 308 and moved.headers["location"].endswith("/ui/")
+    sheet = client.get("/ui/style.css")
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/css")
+
+
 def test_the_setting_turns_the_ui_off(data_dir: Path) -> None:
     with TestClient(create_app(Settings(data_dir=data_dir, ui=False))) as client:
         assert client.get("/ui/").status_code == 404

@@ -20,6 +20,8 @@ from tests.auth.helpers import (
 )
 from tests.ui.conftest import HOSTILE, SBOM_TYPE, SIGNATURE_TYPE, Pushed, push_content, watch
 
+pytestmark = pytest.mark.clients  # oras pushes what the browser looks at
+
 REPOSITORY = "demo/app"
 COPY = "demo/copy"
 
