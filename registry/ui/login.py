@@ -25,8 +25,7 @@ async def sign_in(request: Request) -> Response:
     if auth is None or seen.signed_in:
         return _back(request)
     if auth.mode == "basic":
-        challenge = f'Basic realm="{auth.gate.service}", charset="UTF-8"'
-        headers = {"WWW-Authenticate": challenge}
+        headers = {"WWW-Authenticate": auth.challenge(request)}
         return page(request, "error.html", 401, headers, title="Sign in to see this", viewer=seen)
     if request.method == "GET" or auth.issuer is None:
         return page(request, "login.html", viewer=seen, failed=False, usable=auth.issuer)

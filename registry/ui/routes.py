@@ -71,7 +71,7 @@ async def _refused(request: Request) -> Response:
     if seen.signed_in:
         return page(request, "error.html", 403, title="Not allowed", viewer=seen)
     if seen.mode == "basic":
-        return _challenge(request, f'Basic realm="{request.app.state.ui_auth.gate.service}"')
+        return _challenge(request, request.app.state.ui_auth.challenge(request))
     return page(request, "error.html", 401, title="Sign in to see this", viewer=seen)
 
 

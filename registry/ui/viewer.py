@@ -17,6 +17,7 @@ from starlette.requests import Request
 from registry.auth.gate import Gate
 from registry.auth.grants import EVERYTHING, Grant, PolicyGrant
 from registry.auth.policy import ANONYMOUS, Principal
+from registry.auth.rules import Requirement
 from registry.auth.tokens import InvalidToken, TokenIssuer
 
 SESSION_COOKIE = "artifact_store_ui"
@@ -64,6 +65,10 @@ class UIAuth:
         if self.mode == "basic":
             return Viewer(await self.gate.identify(request), self.mode)
         return Viewer(PolicyGrant(self.gate.policy, self._session_user(request)), self.mode)
+
+    def challenge(self, request: Request) -> str:
+        """The Basic challenge of /v2/, which makes a browser ask for a password."""
+        return self.gate.challenge(request, Requirement())
 
     def session_cookie(self, user: str) -> str:
         assert self.issuer is not None
