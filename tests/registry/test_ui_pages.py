@@ -183,7 +183,7 @@ def test_the_setting_turns_the_ui_off(data_dir: Path) -> None:
 def basic_client(tmp_path: Path) -> Iterator[TestClient]:
     htpasswd = tmp_path / "htpasswd"
     hashed = bcrypt.hashpw(b"secret", bcrypt.gensalt(rounds=4)).decode()
-    htpasswd.write_text(f"alice:{hashed}\n")
+    htpasswd.write_text(f"alice:{hashed}\nbob:{hashed}\n")
     policy = (
         {"repositories": ["public/**"], "actions": ["pull"], "anonymous": True},
         {"repositories": ["**"], "actions": ["*", "admin"], "users": ["alice"]},
@@ -194,6 +194,7 @@ def basic_client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 ALICE = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
+BOB = {"Authorization": "Basic " + base64.b64encode(b"bob:secret").decode()}
 
 
 def test_basic_auth_anonymous_sees_only_public_repositories(basic_client: TestClient) -> None:
@@ -214,6 +215,20 @@ def test_basic_auth_anonymous_sees_only_public_repositories(basic_client: TestCl
     assert "private/app" in signed_in.text
     wrong = {"Authorization": "Basic " + base64.b64encode(b"alice:nope").decode()}
     assert basic_client.get("/ui/", headers=wrong).status_code == 401
+
+
+def test_a_signed_in_user_sees_what_the_policy_gives_them(basic_client: TestClient) -> None:
+    basic_client.headers.update(ALICE)
+    push_image(basic_client, "public/app", "v1", b"l")
+    push_image(basic_client, "private/app", "v1", b"l")
+    basic_client.headers.update(BOB)  # signed in, but only the public rule covers bob
+    page = basic_client.get("/ui/")
+    assert "signed in as" in page.text and "bob" in page.text
+    assert "public/app" in page.text and "private/app" not in page.text
+    assert basic_client.get("/ui/repositories/private/app").status_code == 403
+    assert basic_client.get("/ui/repositories/private/app/-/manifests/v1").status_code == 403
+    assert basic_client.get("/ui/store").status_code == 403
+    assert "Store" not in page.text.split("<main>")[0]  # no link to a page bob may not see
 
 
 @pytest.mark.parametrize(
