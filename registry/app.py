@@ -19,6 +19,7 @@ from registry.auth.rules import (
     GuardedRoute,
     admin,
 )
+from registry.auth.setup import Auth
 from registry.auth.setup import build as build_auth
 from registry.background import running
 from registry.config import Settings
@@ -28,6 +29,8 @@ from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
 from registry.pulls import PullRecorder
 from registry.routes import base, blobs, events, health, listings, manifests, uploads
+from registry.ui import routes as ui
+from registry.ui.viewer import UIAuth
 from storage.store import Storage
 
 NAME = "/v2/{name:path}"
@@ -92,11 +95,22 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
 
     auth = build_auth(settings)
     metrics = [METRICS] if settings.metrics_addr is None else []
-    served = [*routes, *metrics, *(auth.routes() if auth else [])]
+    pages = ui.routes if settings.ui else []
+    served = [*routes, *metrics, *(auth.routes() if auth else []), *pages]
     observer = Middleware(RequestObserver, routes=served, pulls=pulls)
-    return Starlette(
+    app = Starlette(
         routes=served,
         middleware=[observer, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+    app.state.ui_auth = ui_auth(auth, settings)
+    return app
+
+
+def ui_auth(auth: Auth | None, settings: Settings) -> UIAuth | None:
+    """What the web UI checks its viewers with: None when auth is off."""
+    if auth is None:
+        return None
+    issuer = auth.endpoint.issuer if auth.endpoint else None
+    return UIAuth(auth.gate, issuer, int(settings.ui_session_ttl))

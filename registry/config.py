@@ -180,6 +180,12 @@ class Settings:
         10, "failed logins per client address before 429; 0: no limit (10)"
     )
     auth_failure_window: int = setting(300, "seconds over which failed logins count (default 300)")
+    ui: bool = setting(True, "serve the read-only web UI at /ui/ (default true)")
+    ui_session_ttl: float = setting(
+        8 * 3600.0,
+        "how long a web UI sign-in lasts in token mode, as an HttpOnly cookie (8h)",
+        duration=True,
+    )
     storage: str = setting(
         "filesystem",
         "where blob bytes live: filesystem (the data dir) or s3 (default filesystem)",

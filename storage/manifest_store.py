@@ -191,7 +191,7 @@ class ManifestStore:
             query = query.where(manifests.c.artifact_type == artifact_type)
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_stored_descriptor(row) for row in rows]
+        return [stored_descriptor(row) for row in rows]
 
     async def _save(
         self,
@@ -352,7 +352,7 @@ def _kind(manifest: Manifest, descriptor: Descriptor) -> str:
     return "config" if descriptor is manifest.config else "layer"
 
 
-def _stored_descriptor(row: Row[tuple[object, ...]]) -> Descriptor:
+def stored_descriptor(row: Row[tuple[object, ...]]) -> Descriptor:
     """The referrer descriptor a push saved in the manifest's row (see ManifestStore._save)."""
     annotations = json.loads(row.annotations) if row.annotations else None
     return Descriptor(

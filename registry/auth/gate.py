@@ -49,6 +49,11 @@ class Gate:
             raise Unauthorized(self.challenge(request, need, error), _detail(need))
         return grant
 
+    async def identify(self, request: Request) -> Grant:
+        """The caller's grant, whatever it may do (anonymous without credentials); 401 with a
+        challenge for credentials that are wrong. The web UI asks this, then filters by it."""
+        return await self._authenticate(request, Requirement())
+
     async def login(self, request: Request, user: str, password: str) -> str | None:
         """The user, if the password is right; failures count against the client address."""
         client = request.client.host if request.client else "unknown"
