@@ -26,6 +26,7 @@ from registry.errors import exception_handlers
 from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
+from registry.policy_rules import storage_policy
 from registry.pulls import PullRecorder
 from registry.routes import base, blobs, events, health, listings, manifests, uploads
 from storage.store import Storage
@@ -82,7 +83,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.storage = await Storage.open(
-            Path(settings.data_dir), settings.metadata_url, settings.s3, migrate=migrate
+            Path(settings.data_dir),
+            settings.metadata_url,
+            settings.s3,
+            migrate=migrate,
+            policy=storage_policy(settings),
         )
         try:
             async with running(settings, app.state.storage, sinks, pulls):

@@ -23,8 +23,15 @@ from storage import events
 from storage.blobs import Blob, BlobStore
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database
-from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
+from storage.errors import (
+    DigestMismatch,
+    ManifestBlobUnknown,
+    ManifestUnknown,
+    NameUnknown,
+    PolicyDenied,
+)
 from storage.hashing import digests_of
+from storage.policy import NO_POLICY, StoragePolicy
 from storage.repositories import now, repository_id, resolve_all_in_repository, resolve_key
 from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
 
@@ -47,10 +54,17 @@ class Page:
 
 
 class ManifestStore:
-    def __init__(self, db: Database, blobs: BlobStore, caches: RepositoryCaches) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        caches: RepositoryCaches,
+        policy: StoragePolicy = NO_POLICY,
+    ) -> None:
         self.db = db
         self.blobs = blobs
         self.caches = caches
+        self.policy = policy  # its immutable tags: no push moves them, no delete removes them
 
     async def put(
         self,
@@ -111,8 +125,10 @@ class ManifestStore:
             if row is None:
                 raise ManifestUnknown({"reference": reference})
             if is_digest_reference(reference):
+                await self._check_untagging(conn, row, repository)
                 await self._delete_manifest(conn, row, repository, actor)
             else:
+                self._check_tag_delete(repository, reference)
                 await self._delete_tag(conn, row, repository, reference, actor)
         self.caches.changed(repository)
 
@@ -253,11 +269,46 @@ class ManifestStore:
         actor: str,
         described: dict[str, Any],
     ) -> None:
+        await self._check_tag_move(conn, repo_id, repository, name, key)
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
         await events.record(
             conn, actor, "tag.push", repository, tag=name, digest=digest, **described
         )
+
+    async def _check_tag_move(
+        self, conn: Conn, repo_id: int, repository: str, name: str, key: str
+    ) -> None:
+        """An immutable tag may be pushed again to the manifest it names (clients retry),
+        never moved to another."""
+        rule = self.policy.protecting(repository, name)
+        if rule is None:
+            return
+        query = select(tags.c.manifest_key).where(
+            tags.c.repository_id == repo_id, tags.c.name == name
+        )
+        current = (await conn.execute(query)).scalar()
+        if current is not None and current != key:
+            raise _immutable(repository, name, str(rule), "moved to another manifest")
+
+    def _check_tag_delete(self, repository: str, name: str) -> None:
+        rule = self.policy.protecting(repository, name)
+        if rule is not None:
+            raise _immutable(repository, name, str(rule), "deleted")
+
+    async def _check_untagging(
+        self, conn: Conn, row: Row[tuple[object, ...]], repository: str
+    ) -> None:
+        """Deleting a manifest deletes its tags: refused while one of them is immutable."""
+        if not self.policy.immutable_tags:
+            return
+        query = select(tags.c.name).where(
+            tags.c.repository_id == row.repository_id, tags.c.manifest_key == row.blob_key
+        )
+        for name in (await conn.execute(query.order_by(tags.c.name))).scalars():
+            rule = self.policy.protecting(repository, name)
+            if rule is not None:
+                raise _immutable(repository, name, str(rule), "deleted with its manifest")
 
     async def _delete_manifest(
         self, conn: Conn, row: Row[tuple[object, ...]], repository: str, actor: str
@@ -307,6 +358,13 @@ class ManifestStore:
         body = await self.blobs.read_bytes(Blob(stored.key, stored.size))
         self.caches.manifest_bytes.put(stored.key, body)
         return body
+
+
+def _immutable(repository: str, tag: str, rule: str, change: str) -> PolicyDenied:
+    return PolicyDenied(
+        f"tag {repository}:{tag} is immutable under {rule}: it cannot be {change}",
+        {"repository": repository, "tag": tag},
+    )
 
 
 async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
