@@ -28,7 +28,7 @@ from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
 from registry.policy_rules import storage_policy
 from registry.pulls import PullRecorder
-from registry.routes import base, blobs, events, health, listings, manifests, uploads
+from registry.routes import base, blobs, events, health, listings, manifests, uploads, usage
 from storage.store import Storage
 
 NAME = "/v2/{name:path}"
@@ -66,6 +66,7 @@ routes = [
     ),
     # After the repository routes, which it cannot match: manifest GETs try fewer patterns.
     G("/v2/_events", events.list_events, access={"GET": admin("events")}, name="events"),
+    G("/v2/_usage", usage.show_usage, access={"GET": admin("usage")}, name="usage"),
     G("/healthz", health.live, access={"GET": PUBLIC}, name="liveness"),
     G("/readyz", health.ready, access={"GET": PUBLIC}, name="readiness"),
 ]

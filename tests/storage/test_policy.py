@@ -12,6 +12,7 @@ import pytest
 
 from manifests.digest import Digest
 from manifests.mediatypes import OCI_MANIFEST
+from storage import usage_report
 from storage.errors import BlobUnknown, ManifestUnknown, PolicyDenied, QuotaExceeded
 from storage.globs import Globs
 from storage.hashing import digests_of
@@ -242,3 +243,29 @@ async def test_a_manifest_push_over_quota_is_refused(open_storage: OpenStorage) 
         await storage.manifests.put("m/app", "latest", body, OCI_MANIFEST, ["latest"], "test")
     with pytest.raises(ManifestUnknown):
         await storage.manifests.get("m/app", "latest")
+
+
+async def test_usage_of_two_repositories_sharing_a_layer(open_storage: OpenStorage) -> None:
+    storage = await open_storage(quotas((["shop/**"], 10_000)))
+    shared, own_a, own_b = os.urandom(1000), os.urandom(300), os.urandom(200)
+    sizes = {}
+    for repository, own in (("shop/a", own_a), ("shop/b", own_b)):
+        config = f'{{"repository": "{repository}"}}'.encode()
+        for data in (config, shared, own):
+            await push_blob(storage, repository, data)
+        body = image(config, shared, own)
+        await storage.manifests.put(repository, "v1", body, OCI_MANIFEST, ["v1", "latest"], "t")
+        sizes[repository] = len(config) + len(body) + len(own)
+    found = await usage_report.report(storage.db, storage.blobs.policy)
+    by_name = {usage.name: usage for usage in found.repositories}
+    for repository, unique in sizes.items():
+        usage = by_name[repository]
+        assert (usage.manifests, usage.tags) == (1, 2)
+        assert (usage.unique_bytes, usage.shared_bytes) == (unique, 1000)
+        assert usage.logical_bytes == usage.unique_bytes + usage.shared_bytes
+    assert found.logical_bytes == sum(sizes.values()) + 2000
+    assert found.stored_bytes == sum(sizes.values()) + 1000
+    assert found.dedupe_savings_bytes == 1000
+    assert [(q.quota, q.used_bytes) for q in found.quotas] == [(1, found.stored_bytes)]
+    only = await usage_report.report(storage.db, repository="shop/b")
+    assert only.repositories == [by_name["shop/b"]]
