@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from manifests.digest import Digest
-from manifests.mediatypes import OCI_MANIFEST
-from storage import usage_report
+from manifests.mediatypes import OCI_INDEX, OCI_MANIFEST
+from storage import events, usage_report
 from storage.errors import BlobUnknown, ManifestUnknown, PolicyDenied, QuotaExceeded
 from storage.globs import Globs
 from storage.hashing import digests_of
-from storage.policy import ImmutableTags, Quota, StoragePolicy
+from storage.policy import ImmutableTags, Quota, Retention, StoragePolicy
+from storage.retention import apply_retention
+from storage.schema import tags
 from storage.store import Storage
 
 OpenStorage = Callable[[StoragePolicy], Awaitable[Storage]]
@@ -269,3 +274,144 @@ async def test_usage_of_two_repositories_sharing_a_layer(open_storage: OpenStora
     assert [(q.quota, q.used_bytes) for q in found.quotas] == [(1, found.stored_bytes)]
     only = await usage_report.report(storage.db, repository="shop/b")
     assert only.repositories == [by_name["shop/b"]]
+
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SIX_TAGS = [("release-1", 6), ("a", 5), ("b", 4), ("c", 3), ("d", 2), ("e", 1)]  # tag, days ago
+
+
+def retention(**rule: Any) -> StoragePolicy:
+    window = rule.pop("pushed_within", None)
+    return StoragePolicy(
+        immutable_tags=IMMUTABLE.immutable_tags,
+        retention=(
+            Retention(
+                1,
+                Globs.of(["prod/**"]),
+                Globs.of(rule.pop("keep_tags", [])),
+                rule.pop("keep_most_recent", 0),
+                window,
+                rule.pop("delete_untagged", False),
+            ),
+        ),
+    )
+
+
+async def push_tags(storage: Storage, tagged: list[tuple[str, int]], same: bool = False) -> None:
+    """Each tag on a manifest of its own (or all on one), pushed `days` ago."""
+    for tag, days in tagged:
+        await push_image(storage, "prod/app", tag, b"{}" if same else f'{{"t": "{tag}"}}'.encode())
+        async with storage.db.write() as conn:
+            when = NOW - timedelta(days=days)
+            await conn.execute(update(tags).where(tags.c.name == tag).values(updated=when))
+
+
+@pytest.mark.parametrize(
+    ("policy", "tagged", "kept"),
+    [
+        pytest.param(
+            retention(keep_most_recent=2, keep_tags=["release-*"]),
+            SIX_TAGS,
+            ["d", "e", "release-1"],
+            id="most-recent-and-release",
+        ),
+        pytest.param(
+            retention(pushed_within=3.5 * 86400),
+            SIX_TAGS,
+            ["c", "d", "e", "release-1"],  # release-1: immutable
+            id="pushed-within",
+        ),
+        pytest.param(retention(), [("v1", 9), ("v2", 8), ("x", 7)], ["v1", "v2"], id="immutable"),
+        pytest.param(
+            retention(keep_most_recent=6), SIX_TAGS, [t for t, _ in sorted(SIX_TAGS)], id="all-kept"
+        ),
+    ],
+)
+async def test_retention_keeps_the_tags_its_rule_names(
+    open_storage: OpenStorage, policy: StoragePolicy, tagged: list[tuple[str, int]], kept: list[str]
+) -> None:
+    storage = await open_storage(policy)
+    await push_tags(storage, tagged)
+    before = await storage.manifests.list_tags("prod/app", None, None)
+    dry = await apply_retention(storage.manifests, policy, dry_run=True, actor="r", now=NOW)
+    assert await storage.manifests.list_tags("prod/app", None, None) == before
+    gone = sorted(set(before.items) - set(kept))
+    assert sorted(victim.tag for victim in dry.tags) == gone
+    assert len(dry.manifests) == len(gone)  # each tag had a manifest of its own
+    done = await apply_retention(storage.manifests, policy, dry_run=False, actor="r", now=NOW)
+    assert done.document() | {"dry_run": True} == dry.document()
+    assert (await storage.manifests.list_tags("prod/app", None, None)).items == kept
+    for victim in done.manifests:
+        with pytest.raises(ManifestUnknown):
+            await storage.manifests.get("prod/app", victim.digest)
+    found = await usage_report.report(storage.db, repository="prod/app")
+    assert found.repositories[0].manifests == len(kept)
+    deleted = [
+        e.fields() for e in await events.after(storage.db, 0, 1000) if e.fields()["actor"] == "r"
+    ]
+    assert sorted(e["tag"] for e in deleted if e["action"] == "tag.delete") == gone
+
+
+async def test_a_manifest_a_kept_tag_names_stays(open_storage: OpenStorage) -> None:
+    policy = retention(keep_most_recent=1)
+    storage = await open_storage(policy)
+    await push_tags(storage, [("old", 3), ("new", 1)], same=True)
+    done = await apply_retention(storage.manifests, policy, dry_run=False, actor="r", now=NOW)
+    assert ([t.tag for t in done.tags], done.manifests) == (["old"], [])
+    assert (await storage.manifests.get("prod/app", "new"))[1] == image(b"{}")
+
+
+@pytest.mark.parametrize("delete_untagged", [True, False])
+async def test_untagged_manifests_go_only_when_asked(
+    open_storage: OpenStorage, delete_untagged: bool
+) -> None:
+    policy = retention(keep_most_recent=5, delete_untagged=delete_untagged)
+    storage = await open_storage(policy)
+    await push_tags(storage, [("kept", 1)])
+    config = b'{"untagged": true}'
+    await push_blob(storage, "prod/app", config)
+    digest = digest_of(image(config))
+    await storage.manifests.put("prod/app", digest, image(config), OCI_MANIFEST, [], "t")
+    done = await apply_retention(storage.manifests, policy, dry_run=False, actor="r", now=NOW)
+    assert [m.digest for m in done.manifests] == ([digest] if delete_untagged else [])
+    found = await usage_report.report(storage.db, repository="prod/app")
+    assert found.repositories[0].manifests == (1 if delete_untagged else 2)
+
+
+def index(*children: bytes) -> bytes:
+    listed = [
+        {"mediaType": OCI_MANIFEST, "digest": digest_of(child), "size": len(child)}
+        for child in children
+    ]
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}).encode()
+
+
+@pytest.mark.parametrize("index_kept", [True, False])
+async def test_an_index_keeps_its_children(open_storage: OpenStorage, index_kept: bool) -> None:
+    policy = retention(keep_tags=["multi"] if index_kept else [], delete_untagged=True)
+    storage = await open_storage(policy)
+    children = []
+    for arch in (b'{"arch": "amd64"}', b'{"arch": "arm64"}'):
+        await push_blob(storage, "prod/app", arch)
+        children.append(image(arch))
+        digest = digest_of(children[-1])
+        await storage.manifests.put("prod/app", digest, children[-1], OCI_MANIFEST, [], "t")
+    await storage.manifests.put("prod/app", "multi", index(*children), OCI_INDEX, ["multi"], "t")
+    done = await apply_retention(storage.manifests, policy, dry_run=False, actor="r", now=NOW)
+    assert len(done.manifests) == (0 if index_kept else 3)
+    found = await usage_report.report(storage.db, repository="prod/app")
+    assert found.repositories[0].manifests == (3 if index_kept else 0)
+    assert found.repositories[0].logical_bytes == (found.stored_bytes if index_kept else 0)
+
+
+async def test_a_signature_stays_with_its_image(open_storage: OpenStorage) -> None:
+    policy = retention(keep_tags=["signed"], delete_untagged=True)
+    storage = await open_storage(policy)
+    signed = await push_image(storage, "prod/app", "signed", b'{"signed": true}')
+    await push_blob(storage, "prod/app", b"{}")
+    subject = {"mediaType": OCI_MANIFEST, "digest": digest_of(signed), "size": len(signed)}
+    signature = json.loads(image(b"{}")) | {"subject": subject}
+    body = json.dumps(signature).encode()
+    await storage.manifests.put("prod/app", digest_of(body), body, OCI_MANIFEST, [], "t")
+    done = await apply_retention(storage.manifests, policy, dry_run=False, actor="r", now=NOW)
+    assert (done.tags, done.manifests) == ([], [])
