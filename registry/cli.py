@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, check, events, migrate, serve, usage
+from registry.commands import Command, check, events, migrate, retention, serve, usage
 from registry.preflight import CONFIGURATION, StartupError
 from registry.version import package_version
 
@@ -20,6 +20,7 @@ COMMANDS: list[Command] = [
     migrate.COMMAND,
     events.COMMAND,
     usage.COMMAND,
+    retention.COMMAND,
 ]
 
 INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
