@@ -16,7 +16,13 @@ from sqlalchemy import update
 from manifests.digest import Digest
 from manifests.mediatypes import OCI_INDEX, OCI_MANIFEST
 from storage import events, usage_report
-from storage.errors import BlobUnknown, ManifestUnknown, PolicyDenied, QuotaExceeded
+from storage.errors import (
+    BlobUnknown,
+    BlobUploadUnknown,
+    ManifestUnknown,
+    PolicyDenied,
+    QuotaExceeded,
+)
 from storage.globs import Globs
 from storage.hashing import digests_of
 from storage.policy import ImmutableTags, Quota, Retention, StoragePolicy
@@ -415,3 +421,21 @@ async def test_a_signature_stays_with_its_image(open_storage: OpenStorage) -> No
     await storage.manifests.put("prod/app", digest_of(body), body, OCI_MANIFEST, [], "t")
     done = await apply_retention(storage.manifests, policy, dry_run=False, actor="r", now=NOW)
     assert (done.tags, done.manifests) == ([], [])
+
+
+async def test_a_chunked_upload_over_quota_ends_its_session(open_storage: OpenStorage) -> None:
+    storage = await open_storage(quotas((["up/**"], LIMIT)))
+    data = os.urandom(LIMIT + 1)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+
+    upload = await storage.uploads.start("up/app")
+    await storage.uploads.append("up/app", upload.id, chunks())
+    with pytest.raises(QuotaExceeded):
+        await storage.uploads.finish("up/app", upload.id, digests_of(data)["sha256"], "t")
+    with pytest.raises(BlobUploadUnknown):
+        await storage.uploads.get("up/app", upload.id)
+    with pytest.raises(BlobUnknown):
+        await storage.blobs.resolve("up/app", digests_of(data)["sha256"])
+    assert [key async for key in storage.objects.list("uploads/")] == []
