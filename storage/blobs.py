@@ -143,11 +143,10 @@ class BlobStore:
     ) -> int:
         """Make durable bytes readable from the repository, in the caller's write transaction:
         the repository row (first, as every writer does: one lock order, no deadlocks), the
-        blob and its aliases, the link, within the repository's quotas. Returns the
-        repository's id. The caller records the event that says why."""
+        blob and its aliases, the link. Returns the repository's id. The caller records the
+        event that says why, and has checked the quotas (`check_quotas`) before."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
         key = await record_blob(self.db, conn, digests, size)
-        await quota.check(conn, self.policy.quotas_of(repository), key, size)
         await link_blob(self.db, conn, repo_id, key)
         return repo_id
 
@@ -162,7 +161,7 @@ class BlobStore:
     ) -> None:
         """Move verified bytes into place, then make them visible to the repository; the
         upload session `closing` ends in the same transaction. A push over a quota is
-        refused before its bytes move (and again, for certain, in the transaction)."""
+        refused before its bytes move."""
         key = digests["blake3"].hex
         await self.check_quotas(repository, key, size)
         await self.objects.publish(source_key, layout.blob_key(key))
@@ -183,12 +182,15 @@ class BlobStore:
 
     async def mount(self, target: str, source: str, digest: Digest, actor: str) -> bool:
         """Link a blob the source repository can read into the target; False if it cannot."""
+        async with self.db.read() as conn:
+            readable = await resolve_in_repository(conn, source, digest)
+        if readable is not None:
+            await self.check_quotas(target, *readable)
         async with self.db.write() as conn:
             found = await resolve_in_repository(conn, source, digest)
             if found is None:
                 return False
             repo_id = await ensure_repository(self.db, conn, target, self.caches.repository_ids)
-            await quota.check(conn, self.policy.quotas_of(target), found[0], found[1])
             await link_blob(self.db, conn, repo_id, found[0])
             await events.record(
                 conn,
@@ -204,7 +206,10 @@ class BlobStore:
 
     async def check_quotas(self, repository: str, key: str, size: int) -> None:
         """Raise QuotaExceeded if linking the blob into the repository would take a quota
-        over, as things stand now."""
+        over, as the committed links stand now. Counting a quota reads every link of its
+        repositories: done in a read, not in the write transaction, which on SQLite would
+        hold every other writer back meanwhile. So pushes in flight between this check and
+        their commit may together overshoot a limit by their own bytes."""
         quotas = self.policy.quotas_of(repository)
         if quotas:
             async with self.db.read() as conn:

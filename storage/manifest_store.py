@@ -85,6 +85,7 @@ class ManifestStore:
         )
         async with self.db.read() as conn:  # a manifest refused for what it lacks writes nothing
             await _resolve_references(conn, repository, manifest)
+        await self.blobs.check_quotas(repository, digests["blake3"].hex, len(body))
         blob = await self.blobs.store_bytes(body, digests)  # durable before the transaction
         async with self.db.write() as conn:
             children = await _resolve_references(conn, repository, manifest)

@@ -1,12 +1,13 @@
-"""Quotas, checked where bytes are linked into a repository: an upload's close, a mount, a
-manifest push.
+"""Quotas, checked before bytes are linked into a repository: an upload's close, a mount,
+a manifest push (BlobStore.check_quotas).
 
 A quota counts the unique bytes linked into the repositories its globs cover: a blob
 counts once per quota however many of them hold it, so a re-push or a mount of content
-the quota already counts adds nothing. The check runs in the transaction that links
-the blob, and raising rolls it back: nothing of a refused push becomes visible.
-Concurrent pushes on several processes each see the others' committed links only, so
-together they may overshoot a limit by the blobs in flight.
+the quota already counts adds nothing. The count is one aggregate query over the links
+of the quota's repositories (no counter table to keep), run in a read before the write
+transaction: a refused push writes nothing. Pushes in flight between their check and
+their commit see each other's links only once committed, so together they may
+overshoot a limit by their own bytes.
 """
 
 from __future__ import annotations

@@ -77,14 +77,17 @@ async def report(
     """The whole store's report; with `repository`, only that one among the repositories
     (the totals stay the store's)."""
     async with db.read() as conn:
-        usages = await _repositories(conn, repository)
+        sizes = {row.repository_id: row for row in await conn.execute(_logical_per_repository())}
+        usages = await _repositories(conn, repository, sizes)
         stored = await _stored_bytes(conn)
-        logical = await _total(conn, _logical_per_repository().subquery().c.logical)
         quotas = [await _quota_usage(conn, rule) for rule in policy.quotas]
+    logical = sum(int(row.logical) for row in sizes.values())
     return UsageReport(usages, stored, logical, quotas)
 
 
-async def _repositories(conn: Conn, only: str | None) -> list[RepositoryUsage]:
+async def _repositories(
+    conn: Conn, only: str | None, sizes: dict[int, Any]
+) -> list[RepositoryUsage]:
     names = select(repositories.c.id, repositories.c.name).order_by(repositories.c.name)
     if only is not None:
         names = names.where(repositories.c.name == only)
@@ -93,7 +96,6 @@ async def _repositories(conn: Conn, only: str | None) -> list[RepositoryUsage]:
         "manifests": await _counts(conn, manifests.c.repository_id),
         "tags": await _counts(conn, tags.c.repository_id),
     }
-    sizes = {row.repository_id: row for row in await conn.execute(_logical_per_repository())}
     return [_usage(row.name, sizes.get(row.id), counts, row.id) for row in rows]
 
 
