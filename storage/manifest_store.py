@@ -140,39 +140,35 @@ class ManifestStore:
         keys: Sequence[str],
         actor: str,
     ) -> None:
-        """Delete what retention planned (storage/retention.py), where it still holds, in one
-        transaction: each (tag, key) that still names that key and is not immutable; then
-        each manifest (by key) that no tag names now, with the links of what only it
-        referenced. Each deletion records its event."""
-        async with self.db.write() as conn:
-            repo_id = await repository_id(conn, repository)
-            if repo_id is None:
-                return
-            for name, key in tag_names:
+        """Delete what retention planned (storage/retention.py), where it still holds: each
+        (tag, key) that still names that key and is not immutable; then each manifest (by
+        key) that no tag names now, with the links of what only it referenced. One
+        transaction per deletion, each shaped like a DELETE request's (rows in the order a
+        push writes them, so no deadlock with one), each recording its event."""
+        for name, key in tag_names:
+            async with self.db.write() as conn:
                 row = await _find(conn, repository, name)
                 if row is not None and row.blob_key == key:
                     self._check_tag_delete(repository, name)
                     await self._delete_tag(conn, row, repository, name, actor)
-            for key in keys:
-                await self._retire_manifest(conn, repo_id, repository, key, actor)
+        for key in keys:
+            async with self.db.write() as conn:
+                await self._retire_manifest(conn, repository, key, actor)
         self.caches.changed(repository)
 
-    async def _retire_manifest(
-        self, conn: Conn, repo_id: int, repository: str, key: str, actor: str
-    ) -> None:
-        row = await _manifest_row(conn, repo_id, key)
+    async def _retire_manifest(self, conn: Conn, repository: str, key: str, actor: str) -> None:
+        repo_id = await repository_id(conn, repository)
+        row = None if repo_id is None else await _manifest_row(conn, repo_id, key)
+        if row is None or repo_id is None:
+            return
         named = select(tags.c.name).where(
             tags.c.repository_id == repo_id, tags.c.manifest_key == key
         )
-        if row is None or (await conn.execute(named.limit(1))).first() is not None:
+        if (await conn.execute(named.limit(1))).first() is not None:
             return  # tagged again since the plan
-        children = select(manifest_refs.c.child_key).where(
-            manifest_refs.c.repository_id == repo_id, manifest_refs.c.manifest_key == key
-        )
-        referenced = list((await conn.execute(children)).scalars())
         await self._check_untagging(conn, row, repository)
+        await _unlink_only_referenced_by(conn, repo_id, key)
         await self._delete_manifest(conn, row, repository, actor)
-        await _unlink_unreferenced(conn, repo_id, referenced)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
         if self.caches.tag_lists.enabled:
@@ -416,21 +412,27 @@ async def _manifest_row(conn: Conn, repo_id: int, key: str) -> Row[tuple[object,
     return (await conn.execute(query)).first()
 
 
-async def _unlink_unreferenced(conn: Conn, repo_id: int, keys: Sequence[str]) -> None:
-    """Take from the repository the blobs among `keys` that none of its manifests references
-    and that are no manifest of it: the garbage collector then finds them unreferenced."""
-    for key in keys:
-        still = select(manifest_refs.c.child_key).where(
-            manifest_refs.c.repository_id == repo_id, manifest_refs.c.child_key == key
+async def _unlink_only_referenced_by(conn: Conn, repo_id: int, key: str) -> None:
+    """Take from the repository the blobs the manifest `key` references that no other of its
+    manifests references and that are no manifest of it: the garbage collector then finds
+    them unreferenced."""
+    children = select(manifest_refs.c.child_key).where(
+        manifest_refs.c.repository_id == repo_id, manifest_refs.c.manifest_key == key
+    )
+    for child in list((await conn.execute(children)).scalars()):
+        others = select(manifest_refs.c.child_key).where(
+            manifest_refs.c.repository_id == repo_id,
+            manifest_refs.c.child_key == child,
+            manifest_refs.c.manifest_key != key,
         )
         manifest = select(manifests.c.blob_key).where(
-            manifests.c.repository_id == repo_id, manifests.c.blob_key == key
+            manifests.c.repository_id == repo_id, manifests.c.blob_key == child
         )
-        if (await conn.execute(still.union_all(manifest).limit(1))).first() is None:
+        if (await conn.execute(others.union_all(manifest).limit(1))).first() is None:
             await conn.execute(
                 delete(repository_blobs).where(
                     repository_blobs.c.repository_id == repo_id,
-                    repository_blobs.c.blob_key == key,
+                    repository_blobs.c.blob_key == child,
                 )
             )
 

@@ -11,8 +11,9 @@ that stays references is unlinked from the repository, so the garbage collector
 finds those blobs unreferenced and reclaims their bytes after its grace period.
 
 `plan` only reads; `apply_retention` plans, then (unless `dry_run`) deletes each
-repository's share in one transaction that re-checks the plan against what is there
-now: a tag pushed again meanwhile, or a manifest tagged again, stays. Every deletion
+victim in a transaction of its own, shaped like a DELETE request's, that re-checks
+the plan against what is there now: a tag pushed again meanwhile, or a manifest
+tagged again, stays. Every deletion
 is an event (`tag.delete`, `manifest.delete`) with the caller's actor.
 """
 
