@@ -26,7 +26,7 @@ from storage.errors import (
 from storage.globs import Globs
 from storage.hashing import digests_of
 from storage.policy import ImmutableTags, Quota, Retention, StoragePolicy
-from storage.retention import apply_retention
+from storage.retention import apply_retention, plan
 from storage.schema import tags
 from storage.store import Storage
 
@@ -439,3 +439,18 @@ async def test_a_chunked_upload_over_quota_ends_its_session(open_storage: OpenSt
     with pytest.raises(BlobUnknown):
         await storage.blobs.resolve("up/app", digests_of(data)["sha256"])
     assert [key async for key in storage.objects.list("uploads/")] == []
+
+
+async def test_a_tag_pushed_again_after_the_plan_stays(open_storage: OpenStorage) -> None:
+    policy = retention(keep_most_recent=1)
+    storage = await open_storage(policy)
+    await push_tags(storage, [("old", 3), ("new", 1)])
+    planned = await plan(storage.db, policy, NOW)
+    assert [victim.tag for victim in planned.tags] == ["old"]
+    moved = await push_image(storage, "prod/app", "old", b'{"pushed": "again"}')
+    tag_names = [(victim.tag, victim.key) for victim in planned.tags]
+    keys = [victim.key for victim in planned.manifests]
+    await storage.manifests.retire("prod/app", tag_names, keys, "r")
+    assert (await storage.manifests.get("prod/app", "old"))[1] == moved
+    with pytest.raises(ManifestUnknown):  # the manifest the plan named is gone all the same
+        await storage.manifests.get("prod/app", planned.manifests[0].digest)
