@@ -83,8 +83,10 @@ class ManifestStore:
         described = referrer_descriptor(
             manifest, pushed or digests["sha256"], len(body), manifest.media_type
         )
-        async with self.db.read() as conn:  # a manifest refused for what it lacks writes nothing
+        async with self.db.read() as conn:  # a manifest refused writes nothing
             await _resolve_references(conn, repository, manifest)
+            for name in tag_names:
+                await self._check_tag_move(conn, repository, name, digests["blake3"].hex)
         await self.blobs.check_quotas(repository, digests["blake3"].hex, len(body))
         blob = await self.blobs.store_bytes(body, digests)  # durable before the transaction
         async with self.db.write() as conn:
@@ -307,23 +309,23 @@ class ManifestStore:
         actor: str,
         described: dict[str, Any],
     ) -> None:
-        await self._check_tag_move(conn, repo_id, repository, name, key)
+        await self._check_tag_move(conn, repository, name, key)
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
         await events.record(
             conn, actor, "tag.push", repository, tag=name, digest=digest, **described
         )
 
-    async def _check_tag_move(
-        self, conn: Conn, repo_id: int, repository: str, name: str, key: str
-    ) -> None:
+    async def _check_tag_move(self, conn: Conn, repository: str, name: str, key: str) -> None:
         """An immutable tag may be pushed again to the manifest it names (clients retry),
         never moved to another."""
         rule = self.policy.protecting(repository, name)
         if rule is None:
             return
-        query = select(tags.c.manifest_key).where(
-            tags.c.repository_id == repo_id, tags.c.name == name
+        query = (
+            select(tags.c.manifest_key)
+            .join(repositories, repositories.c.id == tags.c.repository_id)
+            .where(repositories.c.name == repository, tags.c.name == name)
         )
         current = (await conn.execute(query)).scalar()
         if current is not None and current != key:

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from manifests.digest import Digest
 from manifests.mediatypes import OCI_INDEX, OCI_MANIFEST
-from storage import events, usage_report
+from storage import events, layout, usage_report
 from storage.errors import (
     BlobUnknown,
     BlobUploadUnknown,
@@ -183,6 +183,8 @@ async def test_a_refused_move_leaves_the_tag_and_writes_nothing(open_storage: Op
     assert (await storage.manifests.get("prod/api", "v1"))[1] == first
     with pytest.raises(ManifestUnknown):
         await storage.manifests.get("prod/api", digest_of(image(b'{"n": 2}')))
+    refused_key = digests_of(image(b'{"n": 2}'))["blake3"].hex
+    assert await storage.objects.stat(layout.blob_key(refused_key)) is None
 
 
 LIMIT = 100
@@ -254,6 +256,7 @@ async def test_a_manifest_push_over_quota_is_refused(open_storage: OpenStorage) 
         await storage.manifests.put("m/app", "latest", body, OCI_MANIFEST, ["latest"], "test")
     with pytest.raises(ManifestUnknown):
         await storage.manifests.get("m/app", "latest")
+    assert await storage.objects.stat(layout.blob_key(digests_of(body)["blake3"].hex)) is None
 
 
 async def test_usage_of_two_repositories_sharing_a_layer(open_storage: OpenStorage) -> None:
