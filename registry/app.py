@@ -27,8 +27,9 @@ from registry.errors import exception_handlers
 from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
+from registry.policy_rules import storage_policy
 from registry.pulls import PullRecorder
-from registry.routes import base, blobs, events, health, listings, manifests, uploads
+from registry.routes import base, blobs, events, health, listings, manifests, uploads, usage
 from registry.ui import routes as ui
 from registry.ui.viewer import UIAuth
 from storage.store import Storage
@@ -68,6 +69,7 @@ routes = [
     ),
     # After the repository routes, which it cannot match: manifest GETs try fewer patterns.
     G("/v2/_events", events.list_events, access={"GET": admin("events")}, name="events"),
+    G("/v2/_usage", usage.show_usage, access={"GET": admin("usage")}, name="usage"),
     G("/healthz", health.live, access={"GET": PUBLIC}, name="liveness"),
     G("/readyz", health.ready, access={"GET": PUBLIC}, name="readiness"),
 ]
@@ -85,7 +87,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.storage = await Storage.open(
-            Path(settings.data_dir), settings.metadata_url, settings.s3, migrate=migrate
+            Path(settings.data_dir),
+            settings.metadata_url,
+            settings.s3,
+            migrate=migrate,
+            policy=storage_policy(settings),
         )
         try:
             async with running(settings, app.state.storage, sinks, pulls):

@@ -10,11 +10,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, check, events, migrate, serve
+from registry.commands import Command, check, events, migrate, retention, serve, usage
 from registry.preflight import CONFIGURATION, StartupError
 from registry.version import package_version
 
-COMMANDS: list[Command] = [serve.COMMAND, check.COMMAND, migrate.COMMAND, events.COMMAND]
+COMMANDS: list[Command] = [
+    serve.COMMAND,
+    check.COMMAND,
+    migrate.COMMAND,
+    events.COMMAND,
+    usage.COMMAND,
+    retention.COMMAND,
+]
 
 INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
 

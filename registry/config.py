@@ -128,6 +128,24 @@ class Settings:
     pull_events: bool = setting(
         False, "record manifest and blob pulls in the event log, in batches (default false)"
     )
+    immutable_tags: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: tags no push may move and no delete may remove"
+        " (repositories, tags); see docs/policy.md",
+        table=True,
+    )
+    quota: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: bytes a repository or namespace may hold"
+        " (repositories, max_bytes); see docs/policy.md",
+        table=True,
+    )
+    retention: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: which tags retention keeps (repositories, keep_tags,"
+        " keep_most_recent, pushed_within, delete_untagged); see docs/policy.md",
+        table=True,
+    )
     tls_cert: Path | None = setting(
         None, "PEM certificate (chain) to serve HTTPS with; needs tls_key"
     )
@@ -360,6 +378,7 @@ def _build(values: dict[str, Any]) -> Settings:
     if settings.metrics_usage_interval < 1:
         raise ConfigError("metrics_usage_interval must be at least 1s; set it to 1s or more")
     _check_notifications(settings)
+    _check_policy(settings)
     _check_auth(settings)
     _check_urls(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
@@ -397,6 +416,12 @@ def _check_notifications(settings: Settings) -> None:
     from registry.notifications.sinks import parse_sinks  # which takes ConfigError from here
 
     parse_sinks(settings.notifications)
+
+
+def _check_policy(settings: Settings) -> None:
+    from registry.policy_rules import storage_policy  # which takes ConfigError from here
+
+    storage_policy(settings)
 
 
 def _check_auth(settings: Settings) -> None:

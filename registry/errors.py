@@ -112,6 +112,7 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 400),
     (storage_errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
     (storage_errors.NameUnknown, "NAME_UNKNOWN", 404),
+    (storage_errors.PolicyDenied, "DENIED", 403),
     (storage_errors.Unavailable, "UNAVAILABLE", 503),
     (InvalidDigest, "DIGEST_INVALID", 400),
     (ManifestInvalid, "MANIFEST_INVALID", 400),
@@ -136,8 +137,9 @@ DRAIN_LIMIT = 256 * 1024
 BODY_DONE = "artifact_store.body_done"
 
 
-def error_body(code: str, detail: object = None) -> dict[str, Any]:
-    return {"errors": [{"code": code, "message": MESSAGES[code], "detail": detail}]}
+def error_body(code: str, detail: object = None, message: str | None = None) -> dict[str, Any]:
+    """The OCI error document; `message` says more than the code's own (which rule refused)."""
+    return {"errors": [{"code": code, "message": message or MESSAGES[code], "detail": detail}]}
 
 
 _BY_CLASS = {kind: (code, status) for kind, code, status in ERRORS}
@@ -160,7 +162,8 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         headers["Connection"] = "close"
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
-    return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
+    message = exc.message if isinstance(exc, storage_errors.PolicyDenied) else None
+    return JSONResponse(error_body(code, detail, message), status_code=status, headers=headers)
 
 
 async def _drained(request: Request) -> bool:

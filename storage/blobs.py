@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete
 
 from manifests.digest import Digest
-from storage import events, layout
+from storage import events, layout, quota
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
 from storage.errors import BlobUnknown, BlobUploadUnknown
 from storage.objects import ObjectStore, local_files, opened, redirect_url
+from storage.policy import NO_POLICY, StoragePolicy
 from storage.repositories import (
     ensure_repository,
     link_blob,
@@ -77,11 +78,16 @@ BlobContent = BlobRedirect | BlobStream | BlobFile
 
 class BlobStore:
     def __init__(
-        self, db: Database, objects: ObjectStore, caches: RepositoryCaches | None = None
+        self,
+        db: Database,
+        objects: ObjectStore,
+        caches: RepositoryCaches | None = None,
+        policy: StoragePolicy = NO_POLICY,
     ) -> None:
         self.db = db
         self.objects = objects
         self.caches = caches or RepositoryCaches(lookups=db.is_sqlite)
+        self.policy = policy  # its quotas are checked wherever a blob is linked
         self._local = local_files(objects)  # checked once: a protocol isinstance is slow
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
@@ -138,7 +144,7 @@ class BlobStore:
         """Make durable bytes readable from the repository, in the caller's write transaction:
         the repository row (first, as every writer does: one lock order, no deadlocks), the
         blob and its aliases, the link. Returns the repository's id. The caller records the
-        event that says why."""
+        event that says why, and has checked the quotas (`check_quotas`) before."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
         key = await record_blob(self.db, conn, digests, size)
         await link_blob(self.db, conn, repo_id, key)
@@ -154,8 +160,10 @@ class BlobStore:
         closing: str | None = None,
     ) -> None:
         """Move verified bytes into place, then make them visible to the repository; the
-        upload session `closing` ends in the same transaction."""
+        upload session `closing` ends in the same transaction. A push over a quota is
+        refused before its bytes move."""
         key = digests["blake3"].hex
+        await self.check_quotas(repository, key, size)
         await self.objects.publish(source_key, layout.blob_key(key))
         async with self.db.write() as conn:
             if closing is not None:
@@ -174,6 +182,10 @@ class BlobStore:
 
     async def mount(self, target: str, source: str, digest: Digest, actor: str) -> bool:
         """Link a blob the source repository can read into the target; False if it cannot."""
+        async with self.db.read() as conn:
+            readable = await resolve_in_repository(conn, source, digest)
+        if readable is not None:
+            await self.check_quotas(target, *readable)
         async with self.db.write() as conn:
             found = await resolve_in_repository(conn, source, digest)
             if found is None:
@@ -191,6 +203,17 @@ class BlobStore:
                 key=found[0],
             )
         return True
+
+    async def check_quotas(self, repository: str, key: str, size: int) -> None:
+        """Raise QuotaExceeded if linking the blob into the repository would take a quota
+        over, as the committed links stand now. Counting a quota reads every link of its
+        repositories: done in a read, not in the write transaction, which on SQLite would
+        hold every other writer back meanwhile. So pushes in flight between this check and
+        their commit may together overshoot a limit by their own bytes."""
+        quotas = self.policy.quotas_of(repository)
+        if quotas:
+            async with self.db.read() as conn:
+                await quota.check(conn, quotas, key, size)
 
     async def unlink(self, repository: str, digest: Digest, actor: str) -> None:
         """Take the blob away from the repository; its bytes stay for other links (GC)."""

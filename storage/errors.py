@@ -9,6 +9,8 @@ StorageError
 ├── ManifestUnknown        no manifest by that tag or digest in the repository
 ├── ManifestBlobUnknown    a manifest references content the repository lacks
 ├── NameUnknown            the repository does not exist
+├── PolicyDenied           an immutable tag, a quota: the message names the rule
+│   └── QuotaExceeded      the push would take a quota over its limit
 ├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
     ├── CredentialsRefused the backend refuses this registry's credentials
@@ -73,4 +75,19 @@ class StoreMissing(Unavailable):
 
 
 class SchemaError(StorageError):
+    pass
+
+
+class PolicyDenied(StorageError):
+    """A rule of the registry's policy refuses the change; `message` names the rule."""
+
+    def __init__(self, message: str, detail: object = None) -> None:
+        super().__init__(detail)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class QuotaExceeded(PolicyDenied):
     pass

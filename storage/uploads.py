@@ -42,7 +42,13 @@ from manifests.digest import Digest
 from storage import layout
 from storage.blobs import BlobStore
 from storage.database import Database, rowcount
-from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
+from storage.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestMismatch,
+    QuotaExceeded,
+    RangeInvalid,
+)
 from storage.file_locks import FileLocks
 from storage.hashing import Verifier, rechunk
 from storage.intake import Intake, Intakes
@@ -165,9 +171,13 @@ class UploadSessions:
                 raise DigestMismatch({"digest": str(digest)})
             digests = progress.verifier.digests()
             source = await self._assemble(upload, progress.parts, digests["blake3"])
-            await self.blobs.publish(
-                source, upload.repository, digests, upload.size, actor, closing=upload.id
-            )
+            try:
+                await self.blobs.publish(
+                    source, upload.repository, digests, upload.size, actor, closing=upload.id
+                )
+            except QuotaExceeded:  # refused for good: the session ends, as on a mismatch
+                await self._drop(upload)
+                raise
             await self._discard(upload)
             return digests["sha256"]
 
