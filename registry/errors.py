@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import math
 from typing import Any
 
@@ -38,7 +40,10 @@ MESSAGES: dict[str, str] = {
     "TOOMANYREQUESTS": "too many requests",
     "RANGE_INVALID": "requested range not satisfiable",
     "UNAVAILABLE": "service unavailable",
+    "INSUFFICIENT_STORAGE": "no space left to store the content",
 }
+
+log = logging.getLogger("artifact-store.errors")
 
 
 class RequestError(Exception):
@@ -108,6 +113,7 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.BlobUploadInvalid, "BLOB_UPLOAD_INVALID", 400),
     (storage_errors.BlobUploadUnknown, "BLOB_UPLOAD_UNKNOWN", 404),
     (storage_errors.BlobUnknown, "BLOB_UNKNOWN", 404),
+    (storage_errors.BlobIsManifest, "UNSUPPORTED", 405),
     (storage_errors.DigestMismatch, "DIGEST_INVALID", 400),
     (storage_errors.ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 400),
     (storage_errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
@@ -128,6 +134,16 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (TokenRequestInvalid, "UNSUPPORTED", 400),
     (ClientDisconnect, "BLOB_UPLOAD_INVALID", 400),
 ]
+
+
+# An OSError for an exhausted resource → (OCI code, HTTP status); any other OSError is a fault.
+EXHAUSTED: dict[int, tuple[str, int]] = {
+    errno.ENOSPC: ("INSUFFICIENT_STORAGE", 507),
+    errno.EDQUOT: ("INSUFFICIENT_STORAGE", 507),
+    errno.EMFILE: ("UNAVAILABLE", 503),
+    errno.ENFILE: ("UNAVAILABLE", 503),
+    errno.ENOMEM: ("UNAVAILABLE", 503),
+}
 
 
 DRAIN_LIMIT = 256 * 1024
@@ -247,6 +263,22 @@ async def handle_http(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code, headers=headers)
 
 
+async def handle_exhausted(request: Request, exc: Exception) -> Response:
+    """A full disk or no descriptor left: the OCI body names the cause; other OSErrors
+    stay faults (500, logged with their trace by the server)."""
+    assert isinstance(exc, OSError)
+    found = EXHAUSTED.get(exc.errno or 0)
+    if found is None:
+        raise exc
+    code, status = found
+    cause = exc.strerror or errno.errorcode.get(exc.errno or 0, "")
+    log.error("%s %s: %s", request.method, request.url.path, cause)
+    headers = {"Connection": "close", "Retry-After": "10"}
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(error_body(code, {"cause": cause}), status_code=status, headers=headers)
+
+
 def _extra_headers(exc: Exception) -> dict[str, str]:
     if isinstance(exc, storage_errors.RangeInvalid):
         return {"Range": f"0-{max(exc.offset - 1, 0)}"}
@@ -262,4 +294,5 @@ def _extra_headers(exc: Exception) -> dict[str, str]:
 def exception_handlers() -> dict[Any, Any]:
     handlers: dict[Any, Any] = {kind: handle_error for kind, _, _ in ERRORS}
     handlers[HTTPException] = handle_http
+    handlers[OSError] = handle_exhausted
     return handlers

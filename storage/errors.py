@@ -2,6 +2,7 @@
 
 StorageError
 ├── BlobUnknown            the digest is not readable from the repository
+├── BlobIsManifest         a blob DELETE names a manifest of the repository
 ├── BlobUploadUnknown      no such upload session in the repository
 ├── BlobUploadInvalid      a bad range, a short body, stored chunks missing
 │   └── RangeInvalid       a chunk that does not start where the session ends
@@ -26,6 +27,10 @@ class StorageError(Exception):
 
 class BlobUnknown(StorageError):
     pass
+
+
+class BlobIsManifest(StorageError):
+    """Manifests are deleted through the manifest endpoint, never as blobs: one meaning."""
 
 
 class BlobUploadUnknown(StorageError):

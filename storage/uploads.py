@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -51,6 +52,7 @@ from storage.repositories import now
 from storage.schema import uploads
 from storage.upload_state import Progress, SessionStates
 
+log = logging.getLogger("artifact-store.storage")
 INGEST_CHUNK = 1024 * 1024
 ROW_CHECK = 0.5  # seconds between checks that a session being written to still exists
 # Built once: statements are the hot path of small pushes, and building one costs
@@ -266,14 +268,14 @@ class UploadSessions:
         """The stored bytes of the session from `offset` on: (key, start, end) of each part."""
         if self._appender is not None:
             if (await self.objects.stat(upload.key) or 0) < upload.size:
-                raise BlobUploadInvalid({"upload": upload.id, "missing": upload.size})
+                raise _lost_data(upload, upload.size)
             return [(upload.key, offset, upload.size)]
         parts: list[tuple[str, int, int]] = []
         while offset < upload.size:
             key = layout.upload_part_key(upload.id, offset)
             size = await self.objects.stat(key)
             if not size:
-                raise BlobUploadInvalid({"upload": upload.id, "missing": offset})
+                raise _lost_data(upload, offset)
             parts.append((key, 0, size))
             offset += size
         if offset != upload.size:
@@ -297,7 +299,10 @@ class UploadSessions:
         length: int | None,
     ) -> int:
         if self._appender is not None:
-            writer = await self._appender.open_appender(key, upload.size)
+            try:
+                writer = await self._appender.open_appender(key, upload.size)
+            except FileNotFoundError as exc:
+                raise _lost_data(upload, upload.size) from exc
         else:
             writer = await self.objects.open_writer(key)
         try:
@@ -388,6 +393,13 @@ class UploadSessions:
             if not await self._exists(upload_id):
                 body.end()
                 return
+
+
+def _lost_data(upload: Upload, offset: int) -> BlobUploadUnknown:
+    """A session whose stored bytes are gone (short of `offset`) is answered as unknown,
+    and logged as the fault it is: the client starts over."""
+    log.error("upload %s has lost its stored data before byte %d", upload.id, offset)
+    return BlobUploadUnknown({"upload": upload.id, "missing": offset})
 
 
 def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[str, int]]:

@@ -19,7 +19,9 @@ PATHSEND = "http.response.pathsend"
 class BlobEndpoint(HTTPEndpoint):
     async def head(self, request: Request) -> Response:
         digest = path_digest(request)
-        blob = await storage(request).blobs.resolve(repository(request), digest)
+        blobs = storage(request).blobs
+        blob = await blobs.resolve(repository(request), digest)
+        await blobs.check_stored(blob)
         return Response(headers=_headers(str(digest), blob.size))
 
     async def get(self, request: Request) -> Response:
