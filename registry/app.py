@@ -94,9 +94,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     metrics = [METRICS] if settings.metrics_addr is None else []
     served = [*routes, *metrics, *(auth.routes() if auth else [])]
     observer = Middleware(RequestObserver, routes=served, pulls=pulls)
-    return Starlette(
+    app = Starlette(
         routes=served,
         middleware=[observer, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+    app.state.zero_copy_pulls = settings.zero_copy_pulls
+    return app

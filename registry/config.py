@@ -125,6 +125,11 @@ class Settings:
         "timeout, backoff, backoff_max, format); see docs/operations.md",
         table=True,
     )
+    zero_copy_pulls: bool = setting(
+        True,
+        "on granian, send whole filesystem blobs as files (fast; ~300 KiB per slow reader);"
+        " false streams them in 16 KiB chunks (~110 KiB per slow reader) (default true)",
+    )
     pull_events: bool = setting(
         False, "record manifest and blob pulls in the event log, in batches (default false)"
     )

@@ -28,7 +28,7 @@ from storage import events, layout
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
 from storage.errors import BlobIsManifest, BlobUnknown, BlobUploadUnknown
-from storage.objects import ObjectStore, local_files, opened, redirect_url
+from storage.objects import SEND_CHUNK, ObjectStore, local_files, opened, redirect_url
 from storage.repositories import (
     ensure_repository,
     link_blob,
@@ -118,7 +118,7 @@ class BlobStore:
             if path is not None:
                 await asyncio.to_thread(os.stat, path)
                 return BlobFile(path, blob.size)
-            chunks = await opened(self.objects.read(key, start, end))
+            chunks = await opened(self.objects.read(key, start, end, SEND_CHUNK))
         return BlobStream(chunks, start, blob.size if end is None else end, blob.size)
 
     async def check_stored(self, blob: Blob) -> None:
