@@ -23,6 +23,7 @@ from registry.auth.setup import build as build_auth
 from registry.background import running
 from registry.config import Settings
 from registry.errors import exception_handlers
+from registry.limits import RequestLimit
 from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
@@ -93,10 +94,13 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     auth = build_auth(settings)
     metrics = [METRICS] if settings.metrics_addr is None else []
     served = [*routes, *metrics, *(auth.routes() if auth else [])]
-    observer = Middleware(RequestObserver, routes=served, pulls=pulls)
+    observer = Middleware(
+        RequestObserver, routes=served, pulls=pulls, body_timeout=settings.body_timeout
+    )
+    limit = Middleware(RequestLimit, limit=settings.max_requests)
     app = Starlette(
         routes=served,
-        middleware=[observer, *([auth.middleware(served)] if auth else [])],
+        middleware=[observer, limit, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

@@ -125,6 +125,18 @@ class Settings:
         "timeout, backoff, backoff_max, format); see docs/operations.md",
         table=True,
     )
+    body_timeout: float = setting(
+        60.0,
+        "longest wait for the next bytes of a request body before answering 408 and closing"
+        " the connection (60s)",
+        duration=True,
+    )
+    max_requests: int = setting(
+        1000,
+        "requests one process serves at a time; more are refused at once with 503 and"
+        " Retry-After (default 1000)",
+        minimum=1,
+    )
     zero_copy_pulls: bool = setting(
         True,
         "on granian, send whole filesystem blobs as files (fast; ~300 KiB per slow reader);"

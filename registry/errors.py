@@ -102,6 +102,14 @@ class TooManyFailures(RequestError):
         self.retry_after = retry_after
 
 
+class BodyTimeout(RequestError):
+    """The client sent no byte of the request body for `body_timeout` seconds."""
+
+
+class TooManyRequests(RequestError):
+    """This process already serves `max_requests` requests."""
+
+
 class TokenRequestInvalid(RequestError):
     """A token request the token endpoint cannot serve (grant type, service, parameters)."""
 
@@ -132,6 +140,8 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (Denied, "DENIED", 403),
     (TooManyFailures, "TOOMANYREQUESTS", 429),
     (TokenRequestInvalid, "UNSUPPORTED", 400),
+    (BodyTimeout, "BLOB_UPLOAD_INVALID", 408),
+    (TooManyRequests, "UNAVAILABLE", 503),
     (ClientDisconnect, "BLOB_UPLOAD_INVALID", 400),
 ]
 
@@ -169,12 +179,16 @@ def lookup(exc: Exception) -> tuple[str, int]:
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
+    drained = await _drained(request)
+    return error_response(exc, request.method, {} if drained else {"Connection": "close"})
+
+
+def error_response(exc: Exception, method: str, headers: dict[str, str]) -> Response:
+    """The OCI answer to a mapped exception (no body for HEAD)."""
     code, status = lookup(exc)
     detail = exc.detail if hasattr(exc, "detail") else (str(exc) or None)
-    headers = _extra_headers(exc)
-    if not await _drained(request):
-        headers["Connection"] = "close"
-    if request.method == "HEAD":
+    headers = {**_extra_headers(exc), **headers}
+    if method == "HEAD":
         return Response(status_code=status, headers=headers)
     return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
 
@@ -200,7 +214,7 @@ async def _drained(request: Request) -> bool:
             size += len(message.get("body", b""))
             if message["type"] == "http.disconnect" or size > limit:
                 return False
-    except ClientDisconnect:
+    except (ClientDisconnect, BodyTimeout):
         return False
     return True
 
@@ -288,6 +302,8 @@ def _extra_headers(exc: Exception) -> dict[str, str]:
         return {"WWW-Authenticate": exc.challenge}
     if isinstance(exc, TooManyFailures):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": "1", "Connection": "close"}
     return {}
 
 
