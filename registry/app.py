@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         app.state.storage = await Storage.open(
             Path(settings.data_dir), settings.metadata_url, settings.s3, migrate=migrate
         )
+        app.state.storage.uploads.max_sessions = settings.max_upload_sessions
         try:
             async with running(settings, app.state.storage, sinks, pulls):
                 yield

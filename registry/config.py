@@ -137,6 +137,12 @@ class Settings:
         " Retry-After (default 1000)",
         minimum=1,
     )
+    max_upload_sessions: int = setting(
+        1000,
+        "open upload sessions per repository; a POST past it is refused with 429"
+        " (default 1000; 0: no limit)",
+        minimum=0,
+    )
     zero_copy_pulls: bool = setting(
         True,
         "on granian, send whole filesystem blobs as files (fast; ~300 KiB per slow reader);"

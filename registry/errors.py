@@ -127,6 +127,7 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
     (storage_errors.NameUnknown, "NAME_UNKNOWN", 404),
     (storage_errors.Unavailable, "UNAVAILABLE", 503),
+    (storage_errors.TooManyUploads, "TOOMANYREQUESTS", 429),
     (InvalidDigest, "DIGEST_INVALID", 400),
     (ManifestInvalid, "MANIFEST_INVALID", 400),
     (NameInvalid, "NAME_INVALID", 400),

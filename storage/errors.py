@@ -10,6 +10,7 @@ StorageError
 ├── ManifestUnknown        no manifest by that tag or digest in the repository
 ├── ManifestBlobUnknown    a manifest references content the repository lacks
 ├── NameUnknown            the repository does not exist
+├── TooManyUploads         the repository has as many open upload sessions as allowed
 ├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
     ├── CredentialsRefused the backend refuses this registry's credentials
@@ -62,6 +63,10 @@ class ManifestBlobUnknown(StorageError):
 
 
 class NameUnknown(StorageError):
+    pass
+
+
+class TooManyUploads(StorageError):
     pass
 
 

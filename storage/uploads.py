@@ -37,13 +37,19 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from manifests.digest import Digest
 from storage import layout
 from storage.blobs import BlobStore
-from storage.database import Database, rowcount
-from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
+from storage.database import Conn, Database, rowcount
+from storage.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestMismatch,
+    RangeInvalid,
+    TooManyUploads,
+)
 from storage.file_locks import FileLocks
 from storage.hashing import Verifier, rechunk
 from storage.intake import Intake, Intakes
@@ -98,10 +104,13 @@ class UploadSessions:
         self._states = states or SessionStates()
         self._intakes = Intakes()
         self._file_locks = file_locks
+        self.max_sessions = 0  # open sessions per repository; 0: no limit
+        self._pushing: set[str] = set()  # ids of this process's monolithic pushes in flight
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
         upload = Upload(str(uuid.uuid4()), repository, 0, algorithm)
         async with self.db.write() as conn:
+            await self._check_room(conn, repository)
             started = now()
             await conn.execute(
                 _START,
@@ -116,6 +125,35 @@ class UploadSessions:
             )
         self._states.keep(upload.id, Progress(Verifier(_extra(algorithm)), []))
         return upload
+
+    async def _check_room(self, conn: Conn, repository: str) -> None:
+        if not self.max_sessions:
+            return
+        count = select(func.count()).select_from(uploads).where(uploads.c.repository == repository)
+        if (await conn.execute(count)).scalar_one() >= self.max_sessions:
+            raise TooManyUploads(
+                {"repository": repository, "max_upload_sessions": self.max_sessions}
+            )
+
+    async def strays(self) -> set[str]:
+        """Ids under uploads/ with stored bytes but no session row: monolithic pushes in
+        flight, or what a crashed request left (no cancel or reaper would ever see them)."""
+        stored = {key.split("/")[1] async for key in self.objects.list("uploads")}
+        if not stored:
+            return set()
+        async with self.db.read() as conn:
+            rows = set((await conn.execute(select(uploads.c.id))).scalars())
+        return stored - rows - self._pushing
+
+    async def remove_strays(self, seen: set[str]) -> set[str]:
+        """Delete the strays that were strays already when `seen` was taken (a push in
+        flight in another process has had that long to finish); returns the strays now,
+        to pass to the next call."""
+        now_stray = await self.strays()
+        for upload_id in sorted(seen & now_stray):
+            log.warning("removing upload data with no session: uploads/%s", upload_id)
+            await self.objects.delete(layout.upload_dir(upload_id))
+        return now_stray - seen
 
     async def get(self, repository: str, upload_id: str) -> Upload:
         async with self.db.read() as conn:
@@ -198,7 +236,12 @@ class UploadSessions:
         upload_id = str(uuid.uuid4())
         key = layout.upload_key(upload_id)
         verifier = Verifier(_extra(digest.algorithm))
-        writer = await self.objects.open_writer(key)
+        self._pushing.add(upload_id)
+        try:
+            writer = await self.objects.open_writer(key)
+        except BaseException:
+            self._pushing.discard(upload_id)
+            raise
         try:
             try:
                 size = await _ingest(chunks, verifier, writer)
@@ -215,6 +258,7 @@ class UploadSessions:
             return digests["sha256"]
         finally:
             await self.objects.delete(layout.upload_dir(upload_id))
+            self._pushing.discard(upload_id)
 
     async def _take(
         self,
