@@ -24,6 +24,7 @@ from registry.auth.setup import build as build_auth
 from registry.background import running
 from registry.config import Settings
 from registry.errors import exception_handlers
+from registry.limits import RequestLimit
 from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
             migrate=migrate,
             policy=storage_policy(settings),
         )
+        app.state.storage.uploads.max_sessions = settings.max_upload_sessions
         try:
             async with running(settings, app.state.storage, sinks, pulls):
                 yield
@@ -103,13 +105,17 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     metrics = [METRICS] if settings.metrics_addr is None else []
     pages = ui.routes if settings.ui else []
     served = [*routes, *metrics, *(auth.routes() if auth else []), *pages]
-    observer = Middleware(RequestObserver, routes=served, pulls=pulls)
+    observer = Middleware(
+        RequestObserver, routes=served, pulls=pulls, body_timeout=settings.body_timeout
+    )
+    limit = Middleware(RequestLimit, limit=settings.max_requests)
     app = Starlette(
         routes=served,
-        middleware=[observer, *([auth.middleware(served)] if auth else [])],
+        middleware=[observer, limit, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+    app.state.zero_copy_pulls = settings.zero_copy_pulls
     app.state.ui_auth = ui_auth(auth, settings)
     return app
 

@@ -1,11 +1,13 @@
 """What a serving process runs beside its requests, from startup to shutdown: webhook
-deliveries, the storage usage gauges, the batched pull events, and (with several
-processes) the saving of its request counts for the metrics collectors."""
+deliveries, the storage usage gauges, the batched pull events, the removal of upload
+data no session owns, and (with several processes) the saving of its request counts
+for the metrics collectors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
@@ -17,7 +19,14 @@ from registry.metrics.usage import refresh_every
 from registry.notifications.service import Notifications
 from registry.notifications.sinks import Sink
 from registry.pulls import PullRecorder
+from storage.errors import StorageError
 from storage.store import Storage
+from storage.uploads import UploadSessions
+
+log = logging.getLogger("artifact-store.background")
+# Upload data with no session row is removed once it has been so for this long: a
+# monolithic push in flight in another process has that long to finish.
+STRAY_GRACE = 3600.0
 
 
 @contextlib.asynccontextmanager
@@ -28,7 +37,8 @@ async def running(
     if notifications is not None:
         await notifications.start()
     jobs: list[Coroutine[Any, Any, None]] = [
-        refresh_every(storage.db, settings.metrics_usage_interval)
+        refresh_every(storage.db, settings.metrics_usage_interval),
+        remove_strays_every(storage.uploads),
     ]
     directory = multiprocess.directory()
     if directory is not None:
@@ -49,3 +59,15 @@ async def running(
             await notifications.stop()
         if directory is not None:
             TALLY.save(directory)
+
+
+async def remove_strays_every(uploads: UploadSessions, seconds: float = STRAY_GRACE) -> None:
+    """Data under uploads/ that no session row owns (a request killed mid-push) is
+    removed once it has stayed so for `seconds`."""
+    seen: set[str] = set()
+    while True:
+        try:
+            seen = await uploads.remove_strays(seen)
+        except (StorageError, OSError) as exc:
+            log.warning("upload data with no session not checked: %s", exc)
+        await asyncio.sleep(seconds)

@@ -125,6 +125,29 @@ class Settings:
         "timeout, backoff, backoff_max, format); see docs/operations.md",
         table=True,
     )
+    body_timeout: float = setting(
+        60.0,
+        "longest wait for the next bytes of a request body before answering 408 and closing"
+        " the connection (60s)",
+        duration=True,
+    )
+    max_requests: int = setting(
+        1000,
+        "requests one process serves at a time; more are refused at once with 503 and"
+        " Retry-After (default 1000)",
+        minimum=1,
+    )
+    max_upload_sessions: int = setting(
+        1000,
+        "open upload sessions per repository; a POST past it is refused with 429"
+        " (default 1000; 0: no limit)",
+        minimum=0,
+    )
+    zero_copy_pulls: bool = setting(
+        True,
+        "on granian, send whole filesystem blobs as files (fast; ~300 KiB per slow reader);"
+        " false streams them in 16 KiB chunks (~110 KiB per slow reader) (default true)",
+    )
     pull_events: bool = setting(
         False, "record manifest and blob pulls in the event log, in batches (default false)"
     )

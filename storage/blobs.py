@@ -15,8 +15,10 @@ through `open`: a redirect to the object store, or its bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete
@@ -25,8 +27,8 @@ from manifests.digest import Digest
 from storage import events, layout, quota
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
-from storage.errors import BlobUnknown, BlobUploadUnknown
-from storage.objects import ObjectStore, local_files, opened, redirect_url
+from storage.errors import BlobIsManifest, BlobUnknown, BlobUploadUnknown
+from storage.objects import SEND_CHUNK, ObjectStore, local_files, opened, redirect_url
 from storage.policy import NO_POLICY, StoragePolicy
 from storage.repositories import (
     ensure_repository,
@@ -35,8 +37,9 @@ from storage.repositories import (
     repository_id,
     resolve_in_repository,
 )
-from storage.schema import repository_blobs, uploads
+from storage.schema import manifests, repository_blobs, uploads
 
+log = logging.getLogger("artifact-store.storage")
 _CLOSE_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("id"))
 
 
@@ -117,11 +120,18 @@ class BlobStore:
             return BlobRedirect(url)
         whole = start == 0 and end in (None, blob.size)
         path = self._local.local_path(key) if as_file and whole and self._local else None
-        if path is not None:
-            await asyncio.to_thread(os.stat, path)
-            return BlobFile(path, blob.size)
-        chunks = await opened(self.objects.read(key, start, end))
+        with _lost_bytes(blob):
+            if path is not None:
+                await asyncio.to_thread(os.stat, path)
+                return BlobFile(path, blob.size)
+            chunks = await opened(self.objects.read(key, start, end, SEND_CHUNK))
         return BlobStream(chunks, start, blob.size if end is None else end, blob.size)
+
+    async def check_stored(self, blob: Blob) -> None:
+        """BlobUnknown when the blob's bytes are gone from the object store, as `open` says."""
+        if await self.objects.stat(layout.blob_key(blob.key)) is None:
+            with _lost_bytes(blob):
+                raise FileNotFoundError(layout.blob_key(blob.key))
 
     def read(self, blob: Blob, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the blob, in chunks; a missing object fails on the first."""
@@ -222,6 +232,8 @@ class BlobStore:
             repo_id = await repository_id(conn, repository)
             if found is None or repo_id is None:
                 raise BlobUnknown({"digest": str(digest)})
+            if await _is_manifest(conn, repo_id, found[0]):
+                raise BlobIsManifest({"digest": str(digest)})
             await conn.execute(
                 delete(repository_blobs).where(
                     repository_blobs.c.repository_id == repo_id,
@@ -232,6 +244,24 @@ class BlobStore:
                 conn, actor, "blob.delete", repository, digest=str(digest), key=found[0]
             )
         self.caches.changed(repository)
+
+
+async def _is_manifest(conn: Conn, repo_id: int, key: str) -> bool:
+    query = manifests.select().where(
+        manifests.c.repository_id == repo_id, manifests.c.blob_key == key
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+@contextlib.contextmanager
+def _lost_bytes(blob: Blob) -> Iterator[None]:
+    """A blob whose row stands but whose bytes are gone is answered as unknown, and logged
+    as the fault it is (the integrity scrub finds and heals these)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        log.error("blob %s is recorded but its bytes are missing: %s", blob.key, exc)
+        raise BlobUnknown({"key": blob.key, "missing": True}) from exc
 
 
 async def _close_session(conn: Conn, upload_id: str) -> None:

@@ -2,6 +2,7 @@
 
 StorageError
 ├── BlobUnknown            the digest is not readable from the repository
+├── BlobIsManifest         a blob DELETE names a manifest of the repository
 ├── BlobUploadUnknown      no such upload session in the repository
 ├── BlobUploadInvalid      a bad range, a short body, stored chunks missing
 │   └── RangeInvalid       a chunk that does not start where the session ends
@@ -11,6 +12,7 @@ StorageError
 ├── NameUnknown            the repository does not exist
 ├── PolicyDenied           an immutable tag, a quota: the message names the rule
 │   └── QuotaExceeded      the push would take a quota over its limit
+├── TooManyUploads         the repository has as many open upload sessions as allowed
 ├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
     ├── CredentialsRefused the backend refuses this registry's credentials
@@ -28,6 +30,10 @@ class StorageError(Exception):
 
 class BlobUnknown(StorageError):
     pass
+
+
+class BlobIsManifest(StorageError):
+    """Manifests are deleted through the manifest endpoint, never as blobs: one meaning."""
 
 
 class BlobUploadUnknown(StorageError):
@@ -59,6 +65,10 @@ class ManifestBlobUnknown(StorageError):
 
 
 class NameUnknown(StorageError):
+    pass
+
+
+class TooManyUploads(StorageError):
     pass
 
 

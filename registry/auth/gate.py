@@ -57,11 +57,10 @@ class Gate:
     async def login(self, request: Request, user: str, password: str) -> str | None:
         """The user, if the password is right; failures count against the client address."""
         client = request.client.host if request.client else "unknown"
-        self.throttle.check(client)
+        self.throttle.reserve(client)
         if self.htpasswd is not None and user and await self.htpasswd.verify(user, password):
             self.throttle.succeeded(client)
             return user
-        self.throttle.failed(client)
         log.warning("failed login from %s", client)
         return None
 

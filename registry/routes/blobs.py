@@ -19,7 +19,9 @@ PATHSEND = "http.response.pathsend"
 class BlobEndpoint(HTTPEndpoint):
     async def head(self, request: Request) -> Response:
         digest = path_digest(request)
-        blob = await storage(request).blobs.resolve(repository(request), digest)
+        blobs = storage(request).blobs
+        blob = await blobs.resolve(repository(request), digest)
+        await blobs.check_stored(blob)
         return Response(headers=_headers(str(digest), blob.size))
 
     async def get(self, request: Request) -> Response:
@@ -28,9 +30,7 @@ class BlobEndpoint(HTTPEndpoint):
         blob = await blobs.resolve(repository(request), digest)
         window = byte_range(request.headers.get("range"), blob.size)
         if window is None:
-            content = await blobs.open(
-                blob, as_file=PATHSEND in request.scope.get("extensions", {})
-            )
+            content = await blobs.open(blob, as_file=_sends_files(request))
         else:
             content = await blobs.open(blob, *window)
         return _response(content, str(digest), ranged=window is not None)
@@ -53,6 +53,11 @@ class FileSent(Response):
         start = {"type": "http.response.start", "status": self.status_code}
         await send({**start, "headers": self.raw_headers})
         await send({"type": PATHSEND, "path": self.path})
+
+
+def _sends_files(request: Request) -> bool:
+    zero_copy: bool = request.app.state.zero_copy_pulls
+    return zero_copy and PATHSEND in request.scope.get("extensions", {})
 
 
 def _response(content: BlobContent, digest: str, ranged: bool) -> Response:
