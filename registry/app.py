@@ -26,6 +26,8 @@ from registry.errors import exception_handlers
 from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
+from registry.proxy.cache import PullThroughCache
+from registry.proxy.upstreams import Upstreams, parse_upstreams
 from registry.pulls import PullRecorder
 from registry.routes import base, blobs, events, health, listings, manifests, uploads
 from storage.store import Storage
@@ -78,16 +80,20 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     """The app; its lifespan opens storage (migrating first unless `migrate` is False)."""
     sinks = parse_sinks(settings.notifications)
     pulls = PullRecorder() if settings.pull_events else None
+    upstreams = parse_upstreams(settings.upstream)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.storage = await Storage.open(
             Path(settings.data_dir), settings.metadata_url, settings.s3, migrate=migrate
         )
+        app.state.proxy = _pull_through(app.state.storage, upstreams)
         try:
             async with running(settings, app.state.storage, sinks, pulls):
                 yield
         finally:
+            if app.state.proxy is not None:
+                await app.state.proxy.close()
             await app.state.storage.close()
 
     auth = build_auth(settings)
@@ -100,3 +106,8 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+
+
+def _pull_through(storage: Storage, upstreams: Upstreams) -> PullThroughCache | None:
+    """The cache of the configured upstreams; None when there are none."""
+    return PullThroughCache(storage, upstreams, storage.file_locks) if upstreams else None

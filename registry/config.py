@@ -69,6 +69,7 @@ class Spec:
     duration: bool = False  # seconds, written 30s, 90m, 24h or 7d
     table: bool = False  # a TOML table or array of tables: no variable, no flag
     secret: bool = False  # masked wherever the effective configuration is shown
+    secret_keys: tuple[str, ...] = ()  # keys of a table's entries masked the same way
 
 
 def setting(default: Any, help: str, **spec: Any) -> Any:
@@ -124,6 +125,13 @@ class Settings:
         "TOML array of tables only: webhook sinks (name, url, headers, actions, repositories, "
         "timeout, backoff, backoff_max, format); see docs/operations.md",
         table=True,
+    )
+    upstream: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: registries to cache (prefix, url, namespaces, username,"
+        " password, username_env, password_env, ttl, timeout); see docs/proxy.md",
+        table=True,
+        secret_keys=("password",),
     )
     pull_events: bool = setting(
         False, "record manifest and blob pulls in the event log, in batches (default false)"
@@ -354,6 +362,7 @@ def _build(values: dict[str, Any]) -> Settings:
     if settings.metrics_usage_interval < 1:
         raise ConfigError("metrics_usage_interval must be at least 1s; set it to 1s or more")
     _check_notifications(settings)
+    _check_upstreams(settings)
     _check_auth(settings)
     _check_urls(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
@@ -391,6 +400,12 @@ def _check_notifications(settings: Settings) -> None:
     from registry.notifications.sinks import parse_sinks  # which takes ConfigError from here
 
     parse_sinks(settings.notifications)
+
+
+def _check_upstreams(settings: Settings) -> None:
+    from registry.proxy.upstreams import parse_upstreams  # which takes ConfigError from here
+
+    parse_upstreams(settings.upstream)
 
 
 def _check_auth(settings: Settings) -> None:
@@ -502,11 +517,17 @@ def masked(spec: Spec, value: Any) -> Any:
         return value
     if spec.secret:
         return MASK
+    if spec.secret_keys and isinstance(value, tuple):
+        return tuple(_masked_keys(entry, spec.secret_keys) for entry in value)
     if spec.duration:
         return duration_text(value)
     if isinstance(value, bool | int | float | dict | tuple):
         return value
     return _url_without_password(str(value))
+
+
+def _masked_keys(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: MASK if key in keys else value for key, value in entry.items()}
 
 
 def duration_text(seconds: float) -> str:

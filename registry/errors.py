@@ -97,6 +97,14 @@ class TooManyFailures(RequestError):
         self.retry_after = retry_after
 
 
+class UpstreamUnavailable(RequestError):
+    """The upstream of a cached repository did not answer, or not as a registry should."""
+
+
+class CacheReadOnly(RequestError):
+    """A push into a repository that caches an upstream."""
+
+
 class TokenRequestInvalid(RequestError):
     """A token request the token endpoint cannot serve (grant type, service, parameters)."""
 
@@ -126,6 +134,8 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (Denied, "DENIED", 403),
     (TooManyFailures, "TOOMANYREQUESTS", 429),
     (TokenRequestInvalid, "UNSUPPORTED", 400),
+    (UpstreamUnavailable, "UNAVAILABLE", 503),
+    (CacheReadOnly, "DENIED", 403),
     (ClientDisconnect, "BLOB_UPLOAD_INVALID", 400),
 ]
 

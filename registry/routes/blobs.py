@@ -10,6 +10,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from registry.http import actor, byte_range, path_digest, repository, storage
+from registry.proxy.cache import BlobFetch, PullThroughCache
+from registry.proxy.routing import cache, cache_route
 from storage.blobs import BlobContent, BlobFile, BlobRedirect
 
 # The ASGI extension by which the server sends a file itself (granian has it, Hypercorn not).
@@ -19,13 +21,23 @@ PATHSEND = "http.response.pathsend"
 class BlobEndpoint(HTTPEndpoint):
     async def head(self, request: Request) -> Response:
         digest = path_digest(request)
+        route = cache_route(request, repository(request))
+        if route is not None:
+            return _head_cached(await cached(request).blob_size(route, digest), str(digest))
         blob = await storage(request).blobs.resolve(repository(request), digest)
         return Response(headers=_headers(str(digest), blob.size))
 
     async def get(self, request: Request) -> Response:
         digest = path_digest(request)
         blobs = storage(request).blobs
-        blob = await blobs.resolve(repository(request), digest)
+        route = cache_route(request, repository(request))
+        blob = await (
+            blobs.resolve(repository(request), digest)
+            if route is None
+            else cached(request).blob(route, digest)
+        )
+        if isinstance(blob, BlobFetch):  # on its way from upstream: streamed as it comes
+            return _fetching(blob, str(digest))
         window = byte_range(request.headers.get("range"), blob.size)
         if window is None:
             content = await blobs.open(
@@ -65,6 +77,26 @@ def _response(content: BlobContent, digest: str, ranged: bool) -> Response:
         return StreamingResponse(content.chunks, headers=headers)
     headers["Content-Range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
     return StreamingResponse(content.chunks, status_code=206, headers=headers)
+
+
+def _fetching(fetch: BlobFetch, digest: str) -> Response:
+    headers = _headers(digest, fetch.size or 0)
+    if fetch.size is None:
+        del headers["Content-Length"]
+    return StreamingResponse(fetch.chunks(), headers=headers)
+
+
+def _head_cached(size: int | None, digest: str) -> Response:
+    headers = _headers(digest, size or 0)
+    if size is None:
+        del headers["Content-Length"]
+    return Response(headers=headers)
+
+
+def cached(request: Request) -> PullThroughCache:
+    proxy = cache(request)
+    assert proxy is not None
+    return proxy
 
 
 def _headers(digest: str, length: int) -> dict[str, str]:
