@@ -117,6 +117,9 @@ class PullThroughCache:
         if fresh and await self._stored(route.local, tag):
             self._count(route, "manifest", "cache")
             return
+        if known is None:  # never fetched: straight to the GET, no HEAD first
+            await self._fetch_manifest(route, tag, tag)
+            return
         try:
             remote = await self._client(route).manifest(route.remote, tag, body=False)
         except UpstreamMissing:

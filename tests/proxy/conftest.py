@@ -1,0 +1,91 @@
+"""Fixtures for the pull-through cache: a real upstream artifact-store behind a recording
+proxy, and a real cache server of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.auth.helpers import write_htpasswd
+from tests.clients.proxy import RecordingProxy
+from tests.conftest import LiveServer, start_server, stop_server
+
+from .servers import Upstream, start_cache, upstream_table
+
+USER, PASSWORD = "puller", "pull-secret"
+ANONYMOUS_PULL = """
+[[auth_policy]]
+repositories = ["**"]
+actions = ["pull"]
+anonymous = true
+"""
+
+
+def _upstream(directory: Path, *extra: str, auth: tuple[str, str] | None = None) -> Upstream:
+    directory.mkdir(parents=True, exist_ok=True)
+    server = start_server(directory / "data", *extra)
+    recorder = RecordingProxy(server.host).__enter__()
+    return Upstream(server, recorder, auth)
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """An artifact-store without auth."""
+    found = _upstream(tmp_path / "upstream")
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def basic_upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """An artifact-store that wants Basic credentials for everything."""
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {USER: PASSWORD})
+    found = _upstream(
+        tmp_path / "upstream", "--auth-htpasswd", str(htpasswd), auth=(USER, PASSWORD)
+    )
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def token_upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """An artifact-store with token auth (its own issuer): anonymous tokens may pull."""
+    directory = tmp_path / "upstream"
+    directory.mkdir(parents=True)
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {USER: PASSWORD})
+    (directory / "config.toml").write_text(ANONYMOUS_PULL)
+    found = _upstream(
+        directory,
+        "--config",
+        str(directory / "config.toml"),
+        "--auth",
+        "token",
+        "--auth-htpasswd",
+        str(htpasswd),
+        auth=(USER, PASSWORD),
+    )
+    yield found
+    found.stop()
+
+
+CacheStarter = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def start_cache_of(tmp_path: Path) -> Iterator[CacheStarter]:
+    """Starts a cache server whose [[upstream]] table points at an upstream's recorder."""
+    started: list[LiveServer] = []
+
+    def start(
+        upstream: Upstream, *extra: str, env: dict[str, str] | None = None, **table: object
+    ) -> LiveServer:
+        tables = upstream_table(upstream.url, **table)
+        server = start_cache(tmp_path / f"cache{len(started)}", tables, *extra, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop_server(server)
