@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,7 @@ def start_cache_of(tmp_path: Path) -> Iterator[CacheStarter]:
     started: list[LiveServer] = []
 
     def start(
-        upstream: Upstream, *extra: str, env: dict[str, str] | None = None, **table: object
+        upstream: Upstream, *extra: str, env: dict[str, str] | None = None, **table: Any
     ) -> LiveServer:
         tables = upstream_table(upstream.url, **table)
         server = start_cache(tmp_path / f"cache{len(started)}", tables, *extra, env=env)
