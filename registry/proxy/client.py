@@ -54,6 +54,7 @@ class UpstreamClient:
         self.upstream = upstream
         self._http = httpx.AsyncClient(timeout=upstream.timeout, follow_redirects=True)
         self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expiry)
+        self._basic = False  # the upstream asked for Basic: sent from then on
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -104,9 +105,9 @@ class UpstreamClient:
     ) -> httpx.Response:
         """The response, after answering one authentication challenge if there is one."""
         scope = f"repository:{name}:pull"
-        token = self._token(scope)
-        if token is not None:
-            headers = {**headers, "Authorization": f"Bearer {token}"}
+        known = self._known_authorization(scope)
+        if known is not None:
+            headers = {**headers, "Authorization": known}
         response = await self._send(method, url, headers)
         challenge = response.headers.get("www-authenticate", "")
         if response.status_code != 401 or not challenge:
@@ -119,9 +120,18 @@ class UpstreamClient:
         request = self._http.build_request(method, url, headers=headers)
         return await self._http.send(request, stream=True)
 
+    def _known_authorization(self, scope: str) -> str | None:
+        """What to send before any challenge: Basic once the upstream asked for it, or a
+        token of the scope while it lasts."""
+        if self._basic:
+            return _basic(*self._credentials())
+        token = self._token(scope)
+        return None if token is None else f"Bearer {token}"
+
     async def _answer(self, challenge: str, scope: str) -> str:
         scheme = challenge.split(" ", 1)[0].lower()
         if scheme == "basic":
+            self._basic = True
             return _basic(*self._credentials())
         params = dict(_CHALLENGE_PARAM.findall(challenge))
         token = await self._fetch_token(params, scope)

@@ -9,26 +9,27 @@ from typing import Any
 
 import pytest
 
-from tests.auth.helpers import write_htpasswd
+from tests.auth.helpers import start, write_htpasswd
 from tests.clients.proxy import RecordingProxy
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer, stop_server
 
 from .servers import Upstream, start_cache, upstream_table
 
 USER, PASSWORD = "puller", "pull-secret"
-ANONYMOUS_PULL = """
+TOKEN_POLICY = f"""
 [[auth_policy]]
 repositories = ["**"]
-actions = ["pull"]
-anonymous = true
+actions = ["*"]
+users = ["{USER}"]
 """
 
 
 def _upstream(directory: Path, *extra: str, auth: tuple[str, str] | None = None) -> Upstream:
+    """An artifact-store (ready once /v2/ answers, 401 included) behind a recorder."""
     directory.mkdir(parents=True, exist_ok=True)
-    server = start_server(directory / "data", *extra)
+    server = start(directory / "data", None, *extra)
     recorder = RecordingProxy(server.host).__enter__()
-    return Upstream(server, recorder, auth)
+    return Upstream(server.url, server.stop, recorder, auth)
 
 
 @pytest.fixture
@@ -52,11 +53,11 @@ def basic_upstream(tmp_path: Path) -> Iterator[Upstream]:
 
 @pytest.fixture
 def token_upstream(tmp_path: Path) -> Iterator[Upstream]:
-    """An artifact-store with token auth (its own issuer): anonymous tokens may pull."""
+    """An artifact-store with token auth (its own issuer); only USER may pull."""
     directory = tmp_path / "upstream"
     directory.mkdir(parents=True)
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {USER: PASSWORD})
-    (directory / "config.toml").write_text(ANONYMOUS_PULL)
+    (directory / "config.toml").write_text(TOKEN_POLICY)
     found = _upstream(
         directory,
         "--config",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.clients.proxy import RecordingProxy
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer, start_server
 from tests.registry.helpers import OCI_MANIFEST, image, sha256
 
 PREFIX = "up"
@@ -21,8 +23,9 @@ PREFIX = "up"
 
 @dataclass
 class Upstream:
-    server: LiveServer
-    recorder: RecordingProxy
+    server_url: str  # the server itself, for pushes
+    stop_server: Callable[[], None]
+    recorder: RecordingProxy  # in front of it, for the cache
     auth: tuple[str, str] | None = None  # what pushes to it need
 
     @property
@@ -30,7 +33,8 @@ class Upstream:
         return f"http://{self.recorder.host}"
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, auth=self.auth, timeout=60)
+        auth = ChallengeAuth(*self.auth) if self.auth else None
+        return httpx.Client(base_url=self.server_url, auth=auth, timeout=60)
 
     def gets(self, pattern: str) -> int:
         """GETs the upstream received whose path matches `pattern`."""
@@ -40,8 +44,32 @@ class Upstream:
         return len(self.recorder.matching("HEAD", pattern))
 
     def stop(self) -> None:
-        stop_server(self.server)
+        self.stop_server()
         self.recorder.__exit__()
+
+
+class ChallengeAuth(httpx.Auth):
+    """Answers a registry's challenge as clients do: Basic, or a token from the realm."""
+
+    requires_response_body = True
+
+    def __init__(self, username: str, password: str) -> None:
+        self.basic = httpx.BasicAuth(username, password)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        response = yield request
+        challenge = response.headers.get("www-authenticate", "")
+        if response.status_code != 401:
+            return
+        if challenge.lower().startswith("basic"):
+            yield from self.basic.auth_flow(request)
+            return
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm")
+        token_request = self.basic.auth_flow(httpx.Request("GET", realm, params=params))
+        answer = yield next(token_request)
+        request.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+        yield request
 
 
 @dataclass(frozen=True)
