@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.auth.helpers import start, write_htpasswd
+from tests.clients.conftest import containerd, podman  # noqa: F401 - engines, shared
 from tests.clients.proxy import RecordingProxy
 from tests.conftest import LiveServer, stop_server
 
