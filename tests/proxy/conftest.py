@@ -3,16 +3,21 @@ proxy, and a real cache server of it."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.auth.helpers import start, write_htpasswd
+from tests.clients.commands import tool
 from tests.clients.conftest import containerd, podman  # noqa: F401 - engines, shared
 from tests.clients.proxy import RecordingProxy
-from tests.conftest import LiveServer, stop_server
+from tests.conftest import LiveServer, free_port, stop_server
 
 from .servers import Upstream, start_cache, upstream_table
 
@@ -71,6 +76,60 @@ def token_upstream(tmp_path: Path) -> Iterator[Upstream]:
     )
     yield found
     found.stop()
+
+
+DISTRIBUTION_CONFIG = """version: 0.1
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: {addr}
+auth:
+  htpasswd:
+    realm: distribution
+    path: {htpasswd}
+"""
+
+
+@pytest.fixture
+def distribution_upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """distribution (Debian's docker-registry 2.8) with Basic auth from an htpasswd file."""
+    binary = tool("docker-registry")
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {USER: PASSWORD})
+    addr = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "distribution.yml"
+    root = tmp_path / "distribution"
+    config.write_text(DISTRIBUTION_CONFIG.format(root=root, addr=addr, htpasswd=htpasswd))
+    with open(tmp_path / "distribution.log", "ab") as log:
+        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(timeout=15)
+
+    try:
+        _wait_for(f"http://{addr}/v2/", process)
+    except Exception:
+        stop()
+        raise
+    recorder = RecordingProxy(addr).__enter__()
+    found = Upstream(f"http://{addr}", stop, recorder, (USER, PASSWORD))
+    yield found
+    found.stop()
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=1).status_code in (200, 401):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
 CacheStarter = Callable[..., LiveServer]

@@ -97,11 +97,16 @@ def start_cache(
 
 
 def push_image(client: httpx.Client, repository: str, tag: str, *layers: bytes) -> PushedImage:
-    """An OCI image pushed the way any client does: blobs whole, then the manifest."""
+    """An OCI image pushed the way any client does: each blob in a session closed by one
+    PUT, then the manifest."""
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": tag}).encode()
     blobs = {sha256(blob): blob for blob in (config, *layers)}
     for digest, blob in blobs.items():
-        answer = client.post(f"/v2/{repository}/blobs/uploads/?digest={digest}", content=blob)
+        started = client.post(f"/v2/{repository}/blobs/uploads/")
+        assert started.status_code == 202, started.text
+        location = started.headers["location"]
+        joined = "&" if "?" in location else "?"
+        answer = client.put(f"{location}{joined}digest={digest}", content=blob)
         assert answer.status_code == 201, answer.text
     manifest = image(config, *layers)
     answer = client.put(

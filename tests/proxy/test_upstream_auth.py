@@ -59,3 +59,18 @@ def assert_token_used(upstream: Upstream) -> None:
     for request in rest:
         assert request.status == 200
         assert request.request_headers["authorization"].startswith("Bearer ")
+
+
+def test_distribution_upstream_with_basic_auth(
+    distribution_upstream: Upstream, start_cache_of: CacheStarter
+) -> None:
+    """distribution 2.8, as many teams run it in front of their own images."""
+    with distribution_upstream.client() as client:
+        image = push_image(client, "library/alpine", "3.20", random_bytes(100_000))
+    cache = start_cache_of(distribution_upstream, env=ENV, **CREDENTIALS)
+    with httpx.Client(base_url=cache.url, timeout=60) as client:
+        pull(client, image)
+        first = len(distribution_upstream.recorder.requests)
+        pull(client, image)
+    assert len(distribution_upstream.recorder.requests) == first
+    assert distribution_upstream.gets("/blobs/") == len(image.blobs)
