@@ -106,7 +106,7 @@ class PullThroughCache:
         await self._note_pull(route.local, reference)
 
     async def _by_digest(self, route: Route, digest: str) -> None:
-        if await self._stored(route.local, digest):
+        if await self.has_manifest(route.local, digest):
             self._count(route, "manifest", "cache")
             return
         await self._fetch_manifest(route, digest, None)
@@ -114,7 +114,7 @@ class PullThroughCache:
     async def _by_tag(self, route: Route, tag: str) -> None:
         known = await cached_manifests.lookup(self.storage.db, route.local, tag)
         fresh = known is not None and _age(known.fetched_at) < route.upstream.ttl
-        if fresh and await self._stored(route.local, tag):
+        if fresh and await self.has_manifest(route.local, tag):
             self._count(route, "manifest", "cache")
             return
         if known is None:  # never fetched: straight to the GET, no HEAD first
@@ -130,7 +130,7 @@ class PullThroughCache:
         if (
             known is not None
             and known.digest == remote.digest
-            and await self._stored(route.local, tag)
+            and await self.has_manifest(route.local, tag)
         ):
             await cached_manifests.fetched(self.storage.db, route.local, tag, remote.digest)
             self._count(route, "manifest", "cache")
@@ -139,7 +139,7 @@ class PullThroughCache:
 
     async def _stale(self, route: Route, tag: str, unreachable: UpstreamUnavailable) -> None:
         """Upstream did not answer: the cached tag serves, past its ttl, if there is one."""
-        if not await self._stored(route.local, tag):
+        if not await self.has_manifest(route.local, tag):
             raise unreachable
         log.warning(
             "upstream %s unreachable: serving %s:%s from the cache past its ttl",
@@ -168,7 +168,7 @@ class PullThroughCache:
             await cached_manifests.fetched(self.storage.db, route.local, name, stored.digest)
         self._count(route, "manifest", "upstream")
 
-    async def _stored(self, repository: str, reference: str) -> bool:
+    async def has_manifest(self, repository: str, reference: str) -> bool:
         try:
             await self.storage.manifests.stat(repository, reference)
         except ManifestUnknown:
@@ -197,7 +197,9 @@ class PullThroughCache:
         running = self._fetches.get(str(digest))
         if running is not None:  # another client's fetch: wait for it, then read the store
             await asyncio.shield(running)
-            return await self.storage.blobs.resolve(route.local, digest)
+            found = await self.storage.blobs.resolve(route.local, digest)
+            self._count(route, "blob", "cache")
+            return found
         return await self._start_fetch(route, digest)
 
     async def blob_size(self, route: Route, digest: Digest) -> int | None:
@@ -226,6 +228,7 @@ class PullThroughCache:
             async with self._single_flight(str(digest)):
                 with contextlib.suppress(BlobUnknown):  # another process fetched it meanwhile
                     started.set_result(await self.storage.blobs.resolve(route.local, digest))
+                    self._count(route, "blob", "cache")
                     return
                 async with self._client(route).blob(route.remote, str(digest)) as response:
                     fetch = BlobFetch(_length(response.headers.get("content-length")))

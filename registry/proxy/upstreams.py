@@ -8,6 +8,8 @@ username = "me"                        # or username_env = "HUB_USER"
 password = "..."                       # or password_env = "HUB_TOKEN"
 ttl = "5m"                             # how long a tag's digest is trusted without asking
 timeout = "10s"                        # connect and read timeout of each upstream request
+default = true                         # at most one: pulls of names under no prefix that
+                                       # this registry lacks (a Docker registry-mirrors client)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from registry.config import ConfigError, parse_duration
 from registry.names import NAME
 
 KEYS = {
-    *("prefix", "url", "namespaces", "ttl", "timeout"),
+    *("prefix", "url", "namespaces", "ttl", "timeout", "default"),
     *("username", "password", "username_env", "password_env"),
 }
 
@@ -36,6 +38,7 @@ class Upstream:
     password: str | None = None
     ttl: float = 300.0
     timeout: float = 10.0
+    default: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Route:
     upstream: Upstream
     local: str
     remote: str
+    fallback: bool = False  # the default upstream, behind this registry's own repositories
 
 
 class Upstreams:
@@ -54,6 +58,7 @@ class Upstreams:
     def __init__(self, upstreams: Iterable[Upstream]) -> None:
         self.all = tuple(upstreams)
         self._by_namespace = {ns: u for u in self.all for ns in u.namespaces}
+        self._default = next((u for u in self.all if u.default), None)
 
     def __bool__(self) -> bool:
         return bool(self.all)
@@ -68,6 +73,13 @@ class Upstreams:
                 return Route(upstream, name, name[len(upstream.prefix) + 1 :])
         return None
 
+    def fallback(self, name: str) -> Route | None:
+        """Where a repository under no prefix is looked for when this registry lacks what
+        was asked: the default upstream, if there is one."""
+        if self._default is None or self.is_cache(name):
+            return None
+        return Route(self._default, f"{self._default.prefix}/{name}", name, fallback=True)
+
     def is_cache(self, name: str) -> bool:
         return any(name.startswith(u.prefix + "/") for u in self.all)
 
@@ -78,6 +90,8 @@ def parse_upstreams(tables: Iterable[Mapping[str, Any]]) -> Upstreams:
     repeated = sorted({p for p in prefixes if prefixes.count(p) > 1})
     if repeated:
         raise ConfigError(f"upstream: more than one with prefix {', '.join(repeated)}")
+    if sum(u.default for u in upstreams) > 1:
+        raise ConfigError("upstream: default = true on more than one; keep it on one")
     namespaces = [ns for u in upstreams for ns in u.namespaces]
     repeated = sorted({ns for ns in namespaces if namespaces.count(ns) > 1})
     if repeated:
@@ -105,7 +119,15 @@ def parse_upstream(table: Mapping[str, Any]) -> Upstream:
         password=_secret(table, "password", prefix),
         ttl=parse_duration(table.get("ttl", "5m"), f"upstream {prefix}: ttl"),
         timeout=parse_duration(table.get("timeout", "10s"), f"upstream {prefix}: timeout"),
+        default=_flag(table, "default", prefix),
     )
+
+
+def _flag(table: Mapping[str, Any], key: str, prefix: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"upstream {prefix}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _secret(table: Mapping[str, Any], key: str, prefix: str) -> str | None:

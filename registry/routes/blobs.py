@@ -10,8 +10,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from registry.http import actor, byte_range, path_digest, repository, storage
-from registry.proxy.cache import BlobFetch, PullThroughCache
-from registry.proxy.routing import cache, cache_route
+from registry.proxy.cache import BlobFetch
+from registry.proxy.routing import blob_cache
 from storage.blobs import BlobContent, BlobFile, BlobRedirect
 
 # The ASGI extension by which the server sends a file itself (granian has it, Hypercorn not).
@@ -21,20 +21,21 @@ PATHSEND = "http.response.pathsend"
 class BlobEndpoint(HTTPEndpoint):
     async def head(self, request: Request) -> Response:
         digest = path_digest(request)
-        route = cache_route(request, repository(request))
-        if route is not None:
-            return _head_cached(await cached(request).blob_size(route, digest), str(digest))
+        cached = await blob_cache(request, repository(request), digest)
+        if cached is not None:
+            proxy, route = cached
+            return _head_cached(await proxy.blob_size(route, digest), str(digest))
         blob = await storage(request).blobs.resolve(repository(request), digest)
         return Response(headers=_headers(str(digest), blob.size))
 
     async def get(self, request: Request) -> Response:
         digest = path_digest(request)
         blobs = storage(request).blobs
-        route = cache_route(request, repository(request))
+        cached = await blob_cache(request, repository(request), digest)
         blob = await (
             blobs.resolve(repository(request), digest)
-            if route is None
-            else cached(request).blob(route, digest)
+            if cached is None
+            else cached[0].blob(cached[1], digest)
         )
         if isinstance(blob, BlobFetch):  # on its way from upstream: streamed as it comes
             return _fetching(blob, str(digest))
@@ -91,12 +92,6 @@ def _head_cached(size: int | None, digest: str) -> Response:
     if size is None:
         del headers["Content-Length"]
     return Response(headers=headers)
-
-
-def cached(request: Request) -> PullThroughCache:
-    proxy = cache(request)
-    assert proxy is not None
-    return proxy
 
 
 def _headers(digest: str, length: int) -> dict[str, str]:

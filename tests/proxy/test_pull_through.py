@@ -4,10 +4,12 @@ fetches, what it keeps, and what it answers when the upstream cannot."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.registry.helpers import OCI_MANIFEST
 
@@ -187,3 +189,53 @@ def test_ns_routes_a_mirror_request_to_its_upstream(
     assert blob.content == image.blobs[layer]
     assert local.status_code == 404  # without ns: a repository of this registry
     assert cached.content == image.manifest  # the cache lives under the prefix
+
+
+def test_a_default_upstream_answers_what_this_registry_lacks(
+    upstream: Upstream, start_cache_of: CacheStarter
+) -> None:
+    """A Docker registry-mirrors client: no prefix, no ns."""
+    with upstream.client() as client:
+        image = push_image(client, "library/redis", "7", b"redis layer")
+    cache = start_cache_of(upstream, default=True)
+    with httpx.Client(base_url=cache.url) as client:
+        hosted = push_image(client, "library/redis", "mine", b"hosted layer")
+        mirrored = client.get("/v2/library/redis/manifests/7", headers=ACCEPT)
+        layer = client.get(f"/v2/library/redis/blobs/{next(iter(image.blobs))}")
+        own = client.get("/v2/library/redis/manifests/mine", headers=ACCEPT)
+        cached = client.get(f"/v2/{PREFIX}/library/redis/manifests/7", headers=ACCEPT)
+    assert mirrored.content == image.manifest
+    assert layer.content == next(iter(image.blobs.values()))
+    assert own.content == hosted.manifest  # hosted here: the upstream is not asked
+    assert cached.content == image.manifest  # the cache lives under the prefix
+    assert upstream.recorder.matching("GET", "/manifests/mine") == []
+
+
+def test_metrics_count_where_answers_came_from(
+    upstream: Upstream, start_cache_of: CacheStarter
+) -> None:
+    with upstream.client() as client:
+        image = push_image(client, "counted", "v1", b"layer")
+    cache = start_cache_of(upstream, ttl="1h")
+    with httpx.Client(base_url=cache.url) as client:
+        pull(client, image)
+        pull(client, image)
+        text = client.get("/metrics").text
+    samples: Counter[tuple[str, str | None, str | None]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("upstream") == PREFIX:
+                key = (
+                    sample.name,
+                    labels.get("kind"),
+                    labels.get("source") or labels.get("status"),
+                )
+                samples[key] += sample.value  # one sample per process, or their sum
+    assert samples[("artifact_store_proxy_lookups_total", "manifest", "upstream")] == 1
+    assert samples[("artifact_store_proxy_lookups_total", "manifest", "cache")] == 1
+    assert samples[("artifact_store_proxy_lookups_total", "blob", "upstream")] == 2
+    assert samples[("artifact_store_proxy_lookups_total", "blob", "cache")] == 2
+    assert samples[("artifact_store_proxy_upstream_requests_total", "blob", "200")] == 2
+    fetched = sum(len(blob) for blob in image.blobs.values())
+    assert samples[("artifact_store_proxy_fetched_bytes_total", None, None)] == fetched
