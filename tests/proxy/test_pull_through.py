@@ -4,7 +4,7 @@ fetches, what it keeps, and what it answers when the upstream cannot."""
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -221,7 +221,7 @@ def test_metrics_count_where_answers_came_from(
         pull(client, image)
         pull(client, image)
         text = client.get("/metrics").text
-    samples: Counter[tuple[str, str | None, str | None]] = Counter()
+    samples: defaultdict[tuple[str, str | None, str | None], float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
