@@ -4,14 +4,23 @@ upstream is a real artifact-store behind a recorder that counts what the cache a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.clients.commands import run, skopeo, tool
-from tests.clients.engines import Containerd, Podman
+from tests.clients.commands import docker_cli, run, skopeo, tool
+from tests.clients.engines import (
+    Containerd,
+    Podman,
+    dockerd_command,
+    running_daemon,
+    short_temp_dir,
+)
 from tests.clients.images import OciImage, build_image
 
 from .conftest import CacheStarter
@@ -134,3 +143,43 @@ def test_containerd_pulls_through_a_hosts_toml_mirror(
     listed = containerd.ctr("images", "ls", "--quiet").stdout.split()
     assert ref in listed
     containerd.ctr("images", "rm", "--sync", ref)
+
+
+def test_docker_pulls_through_registry_mirrors(
+    upstream: Upstream, image: OciImage, start_cache_of: CacheStarter
+) -> None:
+    """Docker asks its mirror for Docker Hub names without prefix or ns: the default
+    upstream answers them."""
+    crane("copy", f"{upstream.server_url.removeprefix('http://')}/app:v1",
+          f"{upstream.server_url.removeprefix('http://')}/library/app:v1")  # fmt: skip
+    cache = start_cache_of(upstream, default=True)
+    with private_dockerd(cache.host) as docker:
+        docker("pull", "app:v1")
+        first = len(upstream.recorder.requests)
+        docker("rmi", "app:v1")
+        docker("pull", "app:v1")
+        assert len(upstream.recorder.requests) == first
+        upstream.stop()
+        docker("rmi", "app:v1")
+        docker("pull", "app:v1")  # whole from the cache
+        layers = json.loads(docker("image", "inspect", "app:v1").stdout)[0]["RootFS"]["Layers"]
+    assert len(layers) == len(image.layers)
+
+
+@contextlib.contextmanager
+def private_dockerd(mirror: str) -> Iterator[Callable[..., Any]]:
+    """A dockerd of its own whose registry mirror (plain HTTP) is `mirror`."""
+    binary = shutil.which("dockerd") or tool("dockerd")
+    cli = docker_cli()
+    root = short_temp_dir("dockerd-mirror")
+    sock = root / "docker.sock"
+    (root / "config").mkdir()
+    (root / "daemon.json").write_text(json.dumps({"registry-mirrors": [f"http://{mirror}"]}))
+    command = dockerd_command(binary, root, sock, mirror)
+    with running_daemon("dockerd", command, sock, root):
+        env = {"DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(root / "config")}
+
+        def docker(*args: str) -> Any:
+            return run([cli, *args], env=env, timeout=600)
+
+        yield docker
