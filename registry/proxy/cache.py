@@ -127,11 +127,7 @@ class PullThroughCache:
         except UpstreamUnavailable as unreachable:
             await self._stale(route, tag, unreachable)
             return
-        if (
-            known is not None
-            and known.digest == remote.digest
-            and await self.has_manifest(route.local, tag)
-        ):
+        if known.digest == remote.digest and await self.has_manifest(route.local, tag):
             await cached_manifests.fetched(self.storage.db, route.local, tag, remote.digest)
             self._count(route, "manifest", "cache")
             return
