@@ -4,6 +4,7 @@ fetches, what it keeps, and what it answers when the upstream cannot."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -220,18 +221,9 @@ def test_metrics_count_where_answers_came_from(
     with httpx.Client(base_url=cache.url) as client:
         pull(client, image)
         pull(client, image)
-        text = client.get("/metrics").text
-    samples: defaultdict[tuple[str, str | None, str | None], float] = defaultdict(float)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            if labels.get("upstream") == PREFIX:
-                key = (
-                    sample.name,
-                    labels.get("kind"),
-                    labels.get("source") or labels.get("status"),
-                )
-                samples[key] += sample.value  # one sample per process, or their sum
+        samples = proxy_samples(
+            client, until=("artifact_store_proxy_lookups_total", "blob", "cache")
+        )
     assert samples[("artifact_store_proxy_lookups_total", "manifest", "upstream")] == 1
     assert samples[("artifact_store_proxy_lookups_total", "manifest", "cache")] == 1
     assert samples[("artifact_store_proxy_lookups_total", "blob", "upstream")] == 2
@@ -239,3 +231,23 @@ def test_metrics_count_where_answers_came_from(
     assert samples[("artifact_store_proxy_upstream_requests_total", "blob", "200")] == 2
     fetched = sum(len(blob) for blob in image.blobs.values())
     assert samples[("artifact_store_proxy_fetched_bytes_total", None, None)] == fetched
+
+
+Sample = tuple[str, str | None, str | None]
+
+
+def proxy_samples(client: httpx.Client, until: Sample, count: int = 2) -> dict[Sample, float]:
+    """The cache's proxy metrics, summed over the server's processes, once `until` has
+    reached `count` (each worker's counts reach /metrics on their own schedule)."""
+    deadline = time.monotonic() + 30
+    while True:
+        samples: defaultdict[Sample, float] = defaultdict(float)
+        for family in text_string_to_metric_families(client.get("/metrics").text):
+            for sample in family.samples:
+                labels = sample.labels
+                if labels.get("upstream") == PREFIX:
+                    answer = labels.get("source") or labels.get("status")
+                    samples[(sample.name, labels.get("kind"), answer)] += sample.value
+        if samples[until] >= count or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.2)
