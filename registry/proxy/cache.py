@@ -190,7 +190,7 @@ class PullThroughCache:
         else:
             self._count(route, "blob", "cache")
             return found
-        running = self._fetches.get(str(digest))
+        running = self._fetches.get(_fetch_key(route, digest))
         if running is not None:  # another client's fetch: wait for it, then read the store
             await asyncio.shield(running)
             found = await self.storage.blobs.resolve(route.local, digest)
@@ -212,8 +212,9 @@ class PullThroughCache:
     async def _start_fetch(self, route: Route, digest: Digest) -> Blob | BlobFetch:
         started: asyncio.Future[Blob | BlobFetch] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._fetch_blob(route, digest, started))
-        self._fetches[str(digest)] = task
-        task.add_done_callback(lambda _: self._fetches.pop(str(digest), None))
+        key = _fetch_key(route, digest)
+        self._fetches[key] = task
+        task.add_done_callback(lambda _: self._fetches.pop(key, None))
         return await started
 
     async def _fetch_blob(
@@ -225,6 +226,10 @@ class PullThroughCache:
                 with contextlib.suppress(BlobUnknown):  # another process fetched it meanwhile
                     started.set_result(await self.storage.blobs.resolve(route.local, digest))
                     self._count(route, "blob", "cache")
+                    return
+                adopted = await self._adopted(route, digest)
+                if adopted is not None:
+                    started.set_result(adopted)
                     return
                 async with self._client(route).blob(route.remote, str(digest)) as response:
                     fetch = BlobFetch(_length(response.headers.get("content-length")))
@@ -242,6 +247,17 @@ class PullThroughCache:
             if not started.done():
                 started.set_exception(stopped)
             raise
+
+    async def _adopted(self, route: Route, digest: Digest) -> Blob | None:
+        """Bytes another repository already holds (a base layer shared by many images):
+        once upstream confirms this repository has them (a HEAD), linked, not fetched."""
+        if not await self.storage.blobs.stored_anywhere(digest):
+            return None
+        await self._client(route).blob_size(route.remote, str(digest))  # 404: BlobUnknown
+        adopted = await self.storage.blobs.adopt(route.local, digest, ACTOR)
+        if adopted is not None:
+            self._count(route, "blob", "cache")
+        return adopted
 
     async def _teed(
         self, route: Route, chunks: AsyncIterator[bytes], fetch: BlobFetch
@@ -278,6 +294,10 @@ async def _fail(
         await fetch.offer(exc)
     if not isinstance(exc, BlobUnknown | UpstreamUnavailable):
         log.warning("fetch from upstream failed: %r", exc)
+
+
+def _fetch_key(route: Route, digest: Digest) -> str:
+    return f"{route.local}@{digest}"
 
 
 def _age(at: datetime) -> float:

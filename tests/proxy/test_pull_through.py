@@ -251,3 +251,35 @@ def proxy_samples(client: httpx.Client, until: Sample, count: int = 2) -> dict[S
         if samples[until] >= count or time.monotonic() > deadline:
             return samples
         time.sleep(0.2)
+
+
+def test_a_layer_shared_by_two_repositories_is_fetched_once(
+    upstream: Upstream, start_cache_of: CacheStarter
+) -> None:
+    base = random_bytes(200_000)
+    with upstream.client() as client:
+        first = push_image(client, "library/python", "3", base, b"python")
+        second = push_image(client, "library/node", "22", base, b"node")
+    cache = start_cache_of(upstream)
+    with httpx.Client(base_url=cache.url, timeout=60) as client:
+        pull(client, first)
+        pull(client, second)
+    layer = hashlib.sha256(base).hexdigest()
+    assert upstream.gets(f"/blobs/sha256:{layer}") == 1
+    assert upstream.heads(f"/library/node/blobs/sha256:{layer}") == 1  # asked, not fetched
+
+
+def test_a_blob_upstream_lacks_is_not_linked_from_another_repository(
+    upstream: Upstream, start_cache_of: CacheStarter
+) -> None:
+    secret = random_bytes(1000)
+    with upstream.client() as client:
+        image = push_image(client, "private/one", "v1", secret)
+        push_image(client, "public/two", "v1", b"other")
+    cache = start_cache_of(upstream)
+    digest = hashlib.sha256(secret).hexdigest()
+    with httpx.Client(base_url=cache.url, timeout=60) as client:
+        pull(client, image)
+        answer = client.get(f"/v2/{PREFIX}/public/two/blobs/sha256:{digest}")
+    assert answer.status_code == 404
+    assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
