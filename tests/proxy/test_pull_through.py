@@ -283,3 +283,19 @@ def test_a_blob_upstream_lacks_is_not_linked_from_another_repository(
         answer = client.get(f"/v2/{PREFIX}/public/two/blobs/sha256:{digest}")
     assert answer.status_code == 404
     assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+
+
+def test_cached_content_may_be_deleted_and_is_fetched_again(
+    upstream: Upstream, start_cache_of: CacheStarter
+) -> None:
+    with upstream.client() as client:
+        image = push_image(client, "deleted", "v1", b"layer")
+    cache = start_cache_of(upstream, ttl="1h")
+    with httpx.Client(base_url=cache.url, timeout=60) as client:
+        pull(client, image)
+        deleted = client.delete(f"/v2/{PREFIX}/deleted/manifests/{image.digest}")
+        gone = client.get(f"/v2/{PREFIX}/deleted/tags/list").json()["tags"]
+        pull(client, image)
+    assert deleted.status_code == 202
+    assert gone == []
+    assert upstream.gets(f"/manifests/{image.digest}") == 1  # fetched again, by digest
