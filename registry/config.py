@@ -129,7 +129,7 @@ class Settings:
     upstream: tuple[dict[str, Any], ...] = setting(
         (),
         "TOML array of tables only: registries to cache (prefix, url, namespaces, username,"
-        " password, username_env, password_env, ttl, timeout); see docs/proxy.md",
+        " password, username_env, password_env, ttl, timeout, default); see docs/proxy.md",
         table=True,
         secret_keys=("password",),
     )
