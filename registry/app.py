@@ -29,6 +29,8 @@ from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
 from registry.policy_rules import storage_policy
+from registry.proxy.cache import PullThroughCache
+from registry.proxy.upstreams import Upstreams, parse_upstreams
 from registry.pulls import PullRecorder
 from registry.routes import base, blobs, events, health, listings, manifests, uploads, usage
 from registry.ui import routes as ui
@@ -84,6 +86,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     """The app; its lifespan opens storage (migrating first unless `migrate` is False)."""
     sinks = parse_sinks(settings.notifications)
     pulls = PullRecorder() if settings.pull_events else None
+    upstreams = parse_upstreams(settings.upstream)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -95,10 +98,13 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
             policy=storage_policy(settings),
         )
         app.state.storage.uploads.max_sessions = settings.max_upload_sessions
+        app.state.proxy = _pull_through(app.state.storage, upstreams)
         try:
             async with running(settings, app.state.storage, sinks, pulls):
                 yield
         finally:
+            if app.state.proxy is not None:
+                await app.state.proxy.close()
             await app.state.storage.close()
 
     auth = build_auth(settings)
@@ -126,3 +132,8 @@ def ui_auth(auth: Auth | None, settings: Settings) -> UIAuth | None:
         return None
     issuer = auth.endpoint.issuer if auth.endpoint else None
     return UIAuth(auth.gate, issuer, int(settings.ui_session_ttl))
+
+
+def _pull_through(storage: Storage, upstreams: Upstreams) -> PullThroughCache | None:
+    """The cache of the configured upstreams; None when there are none."""
+    return PullThroughCache(storage, upstreams, storage.file_locks) if upstreams else None

@@ -69,6 +69,7 @@ class Spec:
     duration: bool = False  # seconds, written 30s, 90m, 24h or 7d
     table: bool = False  # a TOML table or array of tables: no variable, no flag
     secret: bool = False  # masked wherever the effective configuration is shown
+    secret_keys: tuple[str, ...] = ()  # keys of a table's entries masked the same way
 
 
 def setting(default: Any, help: str, **spec: Any) -> Any:
@@ -147,6 +148,13 @@ class Settings:
         True,
         "on granian, send whole filesystem blobs as files (fast; ~300 KiB per slow reader);"
         " false streams them in 16 KiB chunks (~110 KiB per slow reader) (default true)",
+    )
+    upstream: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: registries to cache (prefix, url, namespaces, username,"
+        " password, username_env, password_env, ttl, timeout, default); see docs/proxy.md",
+        table=True,
+        secret_keys=("password",),
     )
     pull_events: bool = setting(
         False, "record manifest and blob pulls in the event log, in batches (default false)"
@@ -402,6 +410,7 @@ def _build(values: dict[str, Any]) -> Settings:
         raise ConfigError("metrics_usage_interval must be at least 1s; set it to 1s or more")
     _check_notifications(settings)
     _check_policy(settings)
+    _check_upstreams(settings)
     _check_auth(settings)
     _check_urls(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
@@ -445,6 +454,12 @@ def _check_policy(settings: Settings) -> None:
     from registry.policy_rules import storage_policy  # which takes ConfigError from here
 
     storage_policy(settings)
+
+
+def _check_upstreams(settings: Settings) -> None:
+    from registry.proxy.upstreams import parse_upstreams  # which takes ConfigError from here
+
+    parse_upstreams(settings.upstream)
 
 
 def _check_auth(settings: Settings) -> None:
@@ -556,11 +571,17 @@ def masked(spec: Spec, value: Any) -> Any:
         return value
     if spec.secret:
         return MASK
+    if spec.secret_keys and isinstance(value, tuple):
+        return tuple(_masked_keys(entry, spec.secret_keys) for entry in value)
     if spec.duration:
         return duration_text(value)
     if isinstance(value, bool | int | float | dict | tuple):
         return value
     return _url_without_password(str(value))
+
+
+def _masked_keys(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: MASK if key in keys else value for key, value in entry.items()}
 
 
 def duration_text(seconds: float) -> str:

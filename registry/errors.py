@@ -110,6 +110,14 @@ class TooManyRequests(RequestError):
     """This process already serves `max_requests` requests."""
 
 
+class UpstreamUnavailable(RequestError):
+    """The upstream of a cached repository did not answer, or not as a registry should."""
+
+
+class CacheReadOnly(RequestError):
+    """A push into a repository that caches an upstream."""
+
+
 class TokenRequestInvalid(RequestError):
     """A token request the token endpoint cannot serve (grant type, service, parameters)."""
 
@@ -144,6 +152,8 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (TokenRequestInvalid, "UNSUPPORTED", 400),
     (BodyTimeout, "BLOB_UPLOAD_INVALID", 408),
     (TooManyRequests, "UNAVAILABLE", 503),
+    (UpstreamUnavailable, "UNAVAILABLE", 503),
+    (CacheReadOnly, "DENIED", 403),
     (ClientDisconnect, "BLOB_UPLOAD_INVALID", 400),
 ]
 

@@ -36,6 +36,7 @@ from storage.repositories import (
     record_blob,
     repository_id,
     resolve_in_repository,
+    resolve_key,
 )
 from storage.schema import manifests, repository_blobs, uploads
 
@@ -224,6 +225,33 @@ class BlobStore:
         if quotas:
             async with self.db.read() as conn:
                 await quota.check(conn, quotas, key, size)
+
+    async def stored_anywhere(self, digest: Digest) -> bool:
+        """Whether any repository holds the digest's bytes. Not for answering clients (that
+        would leak existence across repositories): for a caller that learned elsewhere that
+        the repository may have them (the pull-through cache, from its upstream)."""
+        async with self.db.read() as conn:
+            return await resolve_key(conn, digest) is not None
+
+    async def adopt(self, repository: str, digest: Digest, actor: str) -> Blob | None:
+        """Link bytes already stored to the repository without receiving them again (see
+        `stored_anywhere`); None when they are not stored after all."""
+        async with self.db.write() as conn:
+            found = await resolve_key(conn, digest)
+            if found is None:
+                return None
+            repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
+            await link_blob(self.db, conn, repo_id, found[0])
+            await events.record(
+                conn,
+                actor,
+                "blob.push",
+                repository,
+                digest=str(digest),
+                size=found[1],
+                key=found[0],
+            )
+        return Blob(*found)
 
     async def unlink(self, repository: str, digest: Digest, actor: str) -> None:
         """Take the blob away from the repository; its bytes stay for other links (GC)."""

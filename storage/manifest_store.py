@@ -74,7 +74,12 @@ class ManifestStore:
         content_type: str | None,
         tag_names: Sequence[str],
         actor: str,
+        *,
+        complete: bool = True,
     ) -> StoredManifest:
+        """Store a manifest and tag it. `complete=False` (a manifest the pull-through cache
+        fetched) takes it without what it references: that follows when clients ask for it,
+        and its `manifest_refs` rows name only the children stored so far."""
         manifest = parse_manifest(body, content_type)
         pushed = Digest.parse(reference) if is_digest_reference(reference) else None
         digests = digests_of(body, [pushed.algorithm] if pushed else [])
@@ -84,13 +89,13 @@ class ManifestStore:
             manifest, pushed or digests["sha256"], len(body), manifest.media_type
         )
         async with self.db.read() as conn:  # a manifest refused writes nothing
-            await _resolve_references(conn, repository, manifest)
+            await _resolve_references(conn, repository, manifest, complete)
             for name in tag_names:
                 await self._check_tag_move(conn, repository, name, digests["blake3"].hex)
         await self.blobs.check_quotas(repository, digests["blake3"].hex, len(body))
         blob = await self.blobs.store_bytes(body, digests)  # durable before the transaction
         async with self.db.write() as conn:
-            children = await _resolve_references(conn, repository, manifest)
+            children = await _resolve_references(conn, repository, manifest, complete)
             repo_id = await self.blobs.record(conn, repository, digests, blob.size)
             await self._save(conn, repo_id, repository, blob.key, described, manifest, actor)
             await self._save_refs(conn, repo_id, blob.key, children)
@@ -459,9 +464,12 @@ async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object
     return (await conn.execute(query)).first()
 
 
-async def _resolve_references(conn: Conn, repository: str, manifest: Manifest) -> dict[str, str]:
+async def _resolve_references(
+    conn: Conn, repository: str, manifest: Manifest, complete: bool = True
+) -> dict[str, str]:
     """Storage key → kind (config, layer, manifest) of everything the manifest needs, checked
-    for this repository a batch at a time, not a query each; the first one missing raises."""
+    for this repository a batch at a time, not a query each; the first one missing raises
+    when the manifest must be `complete`."""
     needed = manifest.referenced
     if not needed:
         return {}
@@ -471,7 +479,7 @@ async def _resolve_references(conn: Conn, repository: str, manifest: Manifest) -
         key = found.get(descriptor.digest)
         if key is not None:
             children.setdefault(key, _kind(manifest, descriptor))
-        elif not is_non_distributable(descriptor.media_type):
+        elif complete and not is_non_distributable(descriptor.media_type):
             raise ManifestBlobUnknown({"digest": str(descriptor.digest)})
     return children
 
