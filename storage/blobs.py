@@ -19,24 +19,39 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete
+from prometheus_client import Counter
+from sqlalchemy import bindparam, delete, select, update
 
 from manifests.digest import Digest
 from storage import events, layout
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
 from storage.errors import BlobUnknown, BlobUploadUnknown
+from storage.hashing import checked
 from storage.objects import ObjectStore, local_files, opened, redirect_url
 from storage.repositories import (
     ensure_repository,
     link_blob,
+    now,
     record_blob,
     repository_id,
     resolve_in_repository,
 )
-from storage.schema import repository_blobs, uploads
+from storage.schema import blobs, digest_aliases, repository_blobs, uploads
 
 _CLOSE_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("id"))
+_HEAL = (
+    update(blobs)
+    .where(blobs.c.key == bindparam("blob_key"), blobs.c.quarantined.is_not(None))
+    .values(quarantined=None, verified=bindparam("at"))
+)
+READ_CHECK_ACTOR = "verify_reads"  # the actor of a quarantine by a verified read
+QUARANTINED = Counter(
+    "artifact_store_blobs_quarantined", "Blobs found corrupt or missing and taken out of service"
+)
+HEALED = Counter(
+    "artifact_store_blobs_healed", "Quarantined blobs made whole again by a push of their content"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +92,17 @@ BlobContent = BlobRedirect | BlobStream | BlobFile
 
 class BlobStore:
     def __init__(
-        self, db: Database, objects: ObjectStore, caches: RepositoryCaches | None = None
+        self,
+        db: Database,
+        objects: ObjectStore,
+        caches: RepositoryCaches | None = None,
+        *,
+        verify_reads: bool = False,
     ) -> None:
         self.db = db
         self.objects = objects
         self.caches = caches or RepositoryCaches(lookups=db.is_sqlite)
+        self.verify_reads = verify_reads  # whole-blob reads hashed as they are sent
         self._local = local_files(objects)  # checked once: a protocol isinstance is slow
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
@@ -110,12 +131,28 @@ class BlobStore:
         if url is not None:
             return BlobRedirect(url)
         whole = start == 0 and end in (None, blob.size)
-        path = self._local.local_path(key) if as_file and whole and self._local else None
+        sendfile = as_file and whole and self._local and not self.verify_reads
+        path = self._local.local_path(key) if sendfile and self._local else None
         if path is not None:
             await asyncio.to_thread(os.stat, path)
             return BlobFile(path, blob.size)
-        chunks = await opened(self.objects.read(key, start, end))
-        return BlobStream(chunks, start, blob.size if end is None else end, blob.size)
+        chunks = self.objects.read(key, start, end)
+        if whole and self.verify_reads:
+            chunks = checked(chunks, blob.key, blob.size, lambda: self._found_corrupt(blob))
+        return BlobStream(await opened(chunks), start, blob.size if end is None else end, blob.size)
+
+    async def _found_corrupt(self, blob: Blob) -> None:
+        await self.quarantine(blob.key, "read", READ_CHECK_ACTOR)
+
+    def local_file(self, blob: Blob) -> str | None:
+        """The file holding the blob, on a store that keeps files on this machine."""
+        return self._local.local_path(layout.blob_key(blob.key)) if self._local else None
+
+    async def stored_objects(self) -> AsyncIterator[str]:
+        """Every object key in the blob tree, but for temporary files of writes under way."""
+        async for key in self.objects.list(layout.BLOB_TREE):
+            if not key.rsplit("/", 1)[-1].startswith("."):
+                yield key
 
     def read(self, blob: Blob, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the blob, in chunks; a missing object fails on the first."""
@@ -141,8 +178,41 @@ class BlobStore:
         event that says why."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
         key = await record_blob(self.db, conn, digests, size)
+        if rowcount(await conn.execute(_HEAL, {"blob_key": key, "at": now()})):
+            HEALED.inc()  # the caller wrote verified bytes in place of the quarantined ones
         await link_blob(self.db, conn, repo_id, key)
         return repo_id
+
+    async def quarantine(self, key: str, reason: str, actor: str) -> bool:
+        """Stop serving a blob whose bytes are corrupt or missing: set the bytes aside
+        (kept for inspection, never deleted), then mark the row and record the event. A push
+        of the same content heals it (`record`). False when it was quarantined already."""
+        await self._set_aside(key)
+        async with self.db.write() as conn:
+            marked = await conn.execute(
+                update(blobs)
+                .where(blobs.c.key == key, blobs.c.quarantined.is_(None))
+                .values(quarantined=now())
+            )
+            if not rowcount(marked):
+                return False
+            digest = await _sha256_of(conn, key)
+            await events.record(
+                conn, actor, "blob.quarantine", None, digest=digest, key=key, reason=reason
+            )
+        self.caches.changed_everywhere()
+        QUARANTINED.inc()
+        return True
+
+    async def _set_aside(self, key: str) -> None:
+        """Move the blob's object (if any) to a quarantine key no other object holds."""
+        source = layout.blob_key(key)
+        if await self.objects.stat(source) is None:
+            return
+        attempt = 0
+        while await self.objects.stat(layout.quarantine_key(key, attempt)) is not None:
+            attempt += 1
+        await self.objects.publish(source, layout.quarantine_key(key, attempt))
 
     async def publish(
         self,
@@ -209,6 +279,14 @@ class BlobStore:
                 conn, actor, "blob.delete", repository, digest=str(digest), key=found[0]
             )
         self.caches.changed(repository)
+
+
+async def _sha256_of(conn: Conn, key: str) -> str | None:
+    query = select(digest_aliases.c.hex).where(
+        digest_aliases.c.blob_key == key, digest_aliases.c.algorithm == "sha256"
+    )
+    found = (await conn.execute(query)).scalar()
+    return None if found is None else f"sha256:{found}"
 
 
 async def _close_session(conn: Conn, upload_id: str) -> None:

@@ -2,6 +2,7 @@
 
 StorageError
 ├── BlobUnknown            the digest is not readable from the repository
+│   └── BlobCorrupt        its stored bytes no longer hash to its key (now quarantined)
 ├── BlobUploadUnknown      no such upload session in the repository
 ├── BlobUploadInvalid      a bad range, a short body, stored chunks missing
 │   └── RangeInvalid       a chunk that does not start where the session ends
@@ -25,6 +26,10 @@ class StorageError(Exception):
 
 
 class BlobUnknown(StorageError):
+    pass
+
+
+class BlobCorrupt(BlobUnknown):
     pass
 
 

@@ -26,7 +26,16 @@ from storage.database import Conn, Database
 from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
 from storage.hashing import digests_of
 from storage.repositories import now, repository_id, resolve_all_in_repository, resolve_key
-from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
+from storage.schema import (
+    blobs as blob_rows,
+)
+from storage.schema import (
+    manifest_refs,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+)
 
 CATALOG_BATCH = 1000  # names read at a time when the catalog is filtered
 
@@ -107,7 +116,7 @@ class ManifestStore:
 
     async def delete(self, repository: str, reference: str, actor: str) -> None:
         async with self.db.write() as conn:
-            row = await _find(conn, repository, reference)
+            row = await _find(conn, repository, reference, quarantined=True)
             if row is None:
                 raise ManifestUnknown({"reference": reference})
             if is_digest_reference(reference):
@@ -309,17 +318,25 @@ class ManifestStore:
         return body
 
 
-async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
+async def _find(
+    conn: Conn, repository: str, reference: str, *, quarantined: bool = False
+) -> Row[tuple[object, ...]] | None:
+    """The manifest by tag or digest; one whose bytes are quarantined only when asked for
+    (a delete), since it is not served."""
     query = (
         select(manifests)
         .join(repositories, repositories.c.id == manifests.c.repository_id)
         .where(repositories.c.name == repository)
     )
     if is_digest_reference(reference):
-        found = await resolve_key(conn, Digest.parse(reference))
+        found = await resolve_key(conn, Digest.parse(reference), quarantined=quarantined)
         if found is None:
             return None
         query = query.where(manifests.c.blob_key == found[0])
+    elif not quarantined:
+        query = query.join(blob_rows, blob_rows.c.key == manifests.c.blob_key).where(
+            blob_rows.c.quarantined.is_(None)
+        )
     else:
         tagged = and_(
             tags.c.repository_id == manifests.c.repository_id,
