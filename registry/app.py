@@ -82,7 +82,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.storage = await Storage.open(
-            Path(settings.data_dir), settings.metadata_url, settings.s3, migrate=migrate
+            Path(settings.data_dir),
+            settings.metadata_url,
+            settings.s3,
+            migrate=migrate,
+            verify_reads=settings.verify_reads,
         )
         try:
             async with running(settings, app.state.storage, sinks, pulls):

@@ -1,6 +1,7 @@
 """What a serving process runs beside its requests, from startup to shutdown: webhook
-deliveries, the storage usage gauges, the batched pull events, and (with several
-processes) the saving of its request counts for the metrics collectors."""
+deliveries, the storage usage gauges, the batched pull events, the background scrub
+(when scrub_interval is set), and (with several processes) the saving of its request
+counts for the metrics collectors."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from registry.notifications.service import Notifications
 from registry.notifications.sinks import Sink
 from registry.pulls import PullRecorder
 from storage.store import Storage
+from storage.verify import scrub_every
+
+MB = 1_000_000
 
 
 @contextlib.asynccontextmanager
@@ -30,6 +34,9 @@ async def running(
     jobs: list[Coroutine[Any, Any, None]] = [
         refresh_every(storage.db, settings.metrics_usage_interval)
     ]
+    if settings.scrub_interval:
+        rate = settings.scrub_rate * MB or None
+        jobs.append(scrub_every(storage.blobs, settings.scrub_interval, rate))
     directory = multiprocess.directory()
     if directory is not None:
         jobs.append(save_every(directory))

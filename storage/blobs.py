@@ -26,7 +26,7 @@ from manifests.digest import Digest
 from storage import events, layout
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
-from storage.errors import BlobUnknown, BlobUploadUnknown
+from storage.errors import BlobCorrupt, BlobUnknown, BlobUploadUnknown
 from storage.hashing import checked
 from storage.objects import ObjectStore, local_files, opened, redirect_url
 from storage.repositories import (
@@ -136,13 +136,23 @@ class BlobStore:
         if path is not None:
             await asyncio.to_thread(os.stat, path)
             return BlobFile(path, blob.size)
-        chunks = self.objects.read(key, start, end)
         if whole and self.verify_reads:
-            chunks = checked(chunks, blob.key, blob.size, lambda: self._found_corrupt(blob))
-        return BlobStream(await opened(chunks), start, blob.size if end is None else end, blob.size)
+            return await self._open_checked(blob)
+        chunks = await opened(self.objects.read(key, start, end))
+        return BlobStream(chunks, start, blob.size if end is None else end, blob.size)
 
-    async def _found_corrupt(self, blob: Blob) -> None:
-        await self.quarantine(blob.key, "read", READ_CHECK_ACTOR)
+    async def _open_checked(self, blob: Blob) -> BlobStream:
+        """The whole blob, hashed as it is read: bytes that are gone or wrong quarantine it
+        (BlobCorrupt before a response, or a response cut short)."""
+        chunks = checked(self.read(blob), blob.key, blob.size, lambda: self._found(blob, "read"))
+        try:
+            return BlobStream(await opened(chunks), 0, blob.size, blob.size)
+        except FileNotFoundError:
+            await self._found(blob, "missing")
+            raise BlobCorrupt({"key": blob.key, "missing": True}) from None
+
+    async def _found(self, blob: Blob, reason: str) -> None:
+        await self.quarantine(blob.key, reason, READ_CHECK_ACTOR)
 
     def local_file(self, blob: Blob) -> str | None:
         """The file holding the blob, on a store that keeps files on this machine."""

@@ -42,9 +42,10 @@ class Storage:
         s3: S3Config | None = None,
         *,
         migrate: bool = True,
+        verify_reads: bool = False,
     ) -> Storage:
         """`migrate=False` where the schema is known current (a server's workers: their
-        parent migrated before it started them)."""
+        parent migrated before it started them). `verify_reads`: see BlobStore."""
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         db = Database(metadata_url or default_url(data_dir))
         if migrate:
@@ -53,7 +54,7 @@ class Storage:
         caches = RepositoryCaches(lookups=True)
         caches.sync = CacheSync(db, caches)  # what other processes change
         await caches.sync.start()
-        blobs = BlobStore(db, objects, caches)
+        blobs = BlobStore(db, objects, caches, verify_reads=verify_reads)
         # Worker processes share the data directory of the single-node (SQLite) shape.
         locks = FileLocks(data_dir / SESSION_LOCKS) if db.is_sqlite else None
         uploads = UploadSessions(db, objects, blobs, file_locks=locks)
