@@ -15,6 +15,7 @@ through `open`: a redirect to the object store, or its bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ _HEAL = (
     .where(blobs.c.key == bindparam("blob_key"), blobs.c.quarantined.is_not(None))
     .values(quarantined=None, verified=bindparam("at"))
 )
+LOG = logging.getLogger(__name__)
 READ_CHECK_ACTOR = "verify_reads"  # the actor of a quarantine by a verified read
 QUARANTINED = Counter(
     "artifact_store_blobs_quarantined", "Blobs found corrupt or missing and taken out of service"
@@ -212,6 +214,7 @@ class BlobStore:
             )
         self.caches.changed_everywhere()
         QUARANTINED.inc()
+        LOG.warning("blob %s (%s) quarantined: %s, found by %s", digest, key, reason, actor)
         return True
 
     async def _set_aside(self, key: str) -> None:
