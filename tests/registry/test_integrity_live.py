@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,3 +146,25 @@ def test_a_verified_read_of_corrupt_bytes_never_completes(checked_server: LiveSe
         assert statuses(client, "HEAD", url) == {404}
     status, report = verify(checked_server)
     assert status == 1 and report["quarantined_digests"] == [digest]
+
+
+def test_the_background_scrub_quarantines_a_corrupt_blob(tmp_path: Path) -> None:
+    scrubbing = start_server(tmp_path / "data", "--workers", "2", "--scrub-interval", "1s")
+    try:
+        data = os.urandom(2 * M)
+        with httpx.Client(base_url=scrubbing.url, timeout=30) as client:
+            digest = push(client, data)
+            flip_a_byte(blob_path(scrubbing, data))
+            url = f"/v2/{REPO}/blobs/{digest}"
+            deadline = time.monotonic() + 120
+            while client.head(url).status_code == 200 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert statuses(client, "HEAD", url) == {404}
+            push(client, data)  # healed
+            assert client.get(url).content == data
+    finally:
+        stop_server(scrubbing)
+    events = cli_process.run("events", "--data-dir", str(scrubbing.data_dir), "--json")
+    actions = [json.loads(line) for line in events.stdout.splitlines()]
+    found = [e for e in actions if e["action"] == "blob.quarantine"]
+    assert [(e["digest"], e["reason"], e["actor"]) for e in found] == [(digest, "corrupt", "scrub")]
