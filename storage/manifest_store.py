@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, delete, select
+from sqlalchemy import Row, Select, and_, delete, exists, select
 
 from manifests.digest import Digest, is_digest_reference
 from manifests.mediatypes import is_non_distributable
@@ -321,8 +321,9 @@ class ManifestStore:
 async def _find(
     conn: Conn, repository: str, reference: str, *, quarantined: bool = False
 ) -> Row[tuple[object, ...]] | None:
-    """The manifest by tag or digest; one whose bytes are quarantined only when asked for
-    (a delete), since it is not served."""
+    """The manifest by tag or digest. One that needs a quarantined blob (its own bytes, or
+    content it references) is found only when asked for (a delete): it is served as absent,
+    so that clients push it again with what it needs, which heals the blob."""
     query = (
         select(manifests)
         .join(repositories, repositories.c.id == manifests.c.repository_id)
@@ -333,17 +334,29 @@ async def _find(
         if found is None:
             return None
         query = query.where(manifests.c.blob_key == found[0])
-    elif not quarantined:
-        query = query.join(blob_rows, blob_rows.c.key == manifests.c.blob_key).where(
-            blob_rows.c.quarantined.is_(None)
-        )
     else:
         tagged = and_(
             tags.c.repository_id == manifests.c.repository_id,
             tags.c.manifest_key == manifests.c.blob_key,
         )
         query = query.join(tags, tagged).where(tags.c.name == reference)
+    if not quarantined:
+        query = query.where(~exists(_NEEDS_QUARANTINED), ~exists(_QUARANTINED_ITSELF))
     return (await conn.execute(query)).first()
+
+
+_QUARANTINED_ITSELF = select(blob_rows.c.key).where(
+    blob_rows.c.key == manifests.c.blob_key, blob_rows.c.quarantined.is_not(None)
+)
+_NEEDS_QUARANTINED = (
+    select(manifest_refs.c.child_key)
+    .join(blob_rows, blob_rows.c.key == manifest_refs.c.child_key)
+    .where(
+        manifest_refs.c.repository_id == manifests.c.repository_id,
+        manifest_refs.c.manifest_key == manifests.c.blob_key,
+        blob_rows.c.quarantined.is_not(None),
+    )
+)
 
 
 async def _resolve_references(conn: Conn, repository: str, manifest: Manifest) -> dict[str, str]:

@@ -169,22 +169,31 @@ async def test_a_verified_read_never_completes_with_wrong_bytes(storage: Storage
         await storage.blobs.resolve(REPO, digests["sha256"])
 
 
-async def test_a_quarantined_blob_is_absent_to_manifests(storage: Storage) -> None:
+async def test_manifests_needing_a_quarantined_blob_are_absent(storage: Storage) -> None:
     config = await push(storage, CONFIG)
     layer = await push(storage, b"layer bytes")
+    other = await push(storage, b"other layer")
     manifest = manifest_of(config, layer)
+    unaffected = manifest_of(config, other, "other")
     stored = await storage.manifests.put(REPO, "v1", manifest, None, ["v1"], "tester")
-    key = digests_of(manifest)["blake3"].hex
+    await storage.manifests.put(REPO, "v0", unaffected, None, ["v0"], "tester")
     await storage.blobs.quarantine(layer["blake3"].hex, "corrupt", "tester")
+    for reference in ("v1", stored.digest):  # it needs the layer: as if never pushed
+        with pytest.raises(ManifestUnknown):
+            await storage.manifests.stat(REPO, reference)
+    assert (await storage.manifests.get(REPO, "v0"))[1] == unaffected
     with pytest.raises(ManifestBlobUnknown):  # a push needing it, as if it were absent
         await storage.manifests.put(REPO, "v2", manifest_of(config, layer, "v2"), None, [], "t")
-    await storage.blobs.quarantine(key, "corrupt", "tester")  # the manifest's own bytes
+
+    await push(storage, b"layer bytes")  # healed: what needs it is back
+    assert (await storage.manifests.get(REPO, "v1"))[1] == manifest
+    await storage.blobs.quarantine(stored.key, "corrupt", "tester")  # the manifest's own bytes
     for reference in ("v1", stored.digest):
         with pytest.raises(ManifestUnknown):
             await storage.manifests.stat(REPO, reference)
-    await push(storage, b"layer bytes")  # heal the layer, then the manifest's bytes
-    await storage.manifests.put(REPO, "v1", manifest, None, ["v1"], "tester")
+    await storage.manifests.put(REPO, "v1", manifest, None, ["v1"], "tester")  # heals it
     assert (await storage.manifests.get(REPO, "v1"))[1] == manifest
+    assert (await storage.manifests.get(REPO, "v0"))[1] == unaffected
     await storage.objects.delete("quarantine")
 
 
@@ -196,7 +205,7 @@ def manifest_of(config: dict[str, Digest], layer: dict[str, Digest], note: str =
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": descriptor("application/vnd.oci.image.config.v1+json", config["sha256"], 40),
-        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer["sha256"], 11)],
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer["sha256"], 1)],
         "annotations": {"note": note} if note else None,
     }
     return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
