@@ -168,3 +168,12 @@ def test_the_background_scrub_quarantines_a_corrupt_blob(tmp_path: Path) -> None
     actions = [json.loads(line) for line in events.stdout.splitlines()]
     found = [e for e in actions if e["action"] == "blob.quarantine"]
     assert [(e["digest"], e["reason"], e["actor"]) for e in found] == [(digest, "corrupt", "scrub")]
+
+
+def test_verify_exits_2_when_it_cannot_scan(tmp_path: Path) -> None:
+    nothing = cli_process.run("verify", "--data-dir", str(tmp_path / "none"), "--json")
+    assert nothing.returncode == 2 and "no registry" in nothing.stderr
+    unreachable = cli_process.run(
+        "verify", "--metadata-url", "postgresql://nobody@127.0.0.1:1/none", "--json"
+    )
+    assert unreachable.returncode == 2, unreachable.stderr
