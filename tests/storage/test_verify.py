@@ -27,12 +27,16 @@ M = 1024 * 1024
 CONFIG = b'{"architecture": "amd64", "os": "linux"}'
 
 
-@pytest.fixture(params=["filesystem", "s3"])
+@pytest.fixture(params=["filesystem", "s3", "postgresql"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """Blobs on the filesystem or S3; metadata in SQLite, or PostgreSQL (with files)."""
     s3: S3Config | None = None
+    metadata_url: str | None = None
     if request.param == "s3":
         s3 = request.getfixturevalue("s3_config")
-    opened = await Storage.open(tmp_path / "data", None, s3)
+    if request.param == "postgresql":
+        metadata_url = request.getfixturevalue("postgres").create_database("verify")
+    opened = await Storage.open(tmp_path / "data", metadata_url, s3)
     yield opened
     try:
         await opened.objects.delete("blobs")
