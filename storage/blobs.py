@@ -189,8 +189,8 @@ class BlobStore:
         blob and its aliases, the link. Returns the repository's id. The caller records the
         event that says why."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
-        key = await record_blob(self.db, conn, digests, size)
-        if rowcount(await conn.execute(_HEAL, {"blob_key": key, "at": now()})):
+        key, new = await record_blob(self.db, conn, digests, size)
+        if not new and rowcount(await conn.execute(_HEAL, {"blob_key": key, "at": now()})):
             HEALED.inc()  # the caller wrote verified bytes in place of the quarantined ones
         await link_blob(self.db, conn, repo_id, key)
         return repo_id

@@ -123,13 +123,16 @@ async def resolve_all_in_repository(
     return found
 
 
-async def record_blob(db: Database, conn: Conn, digests: dict[str, Digest], size: int) -> str:
-    """Make a published blob known under every digest computed for it; returns its key."""
+async def record_blob(
+    db: Database, conn: Conn, digests: dict[str, Digest], size: int
+) -> tuple[str, bool]:
+    """Make a published blob known under every digest computed for it; returns its key, and
+    whether its row is new."""
     key = digests["blake3"].hex
     at = now()  # the bytes were hashed as they came in: verified as of now
-    await conn.execute(
+    inserted = await conn.execute(
         db.insert_ignore(blobs), {"key": key, "size": size, "created": at, "verified": at}
     )
     aliases = [{"algorithm": d.algorithm, "hex": d.hex, "blob_key": key} for d in digests.values()]
     await conn.execute(db.insert_ignore(digest_aliases), aliases)
-    return key
+    return key, bool(rowcount(inserted))

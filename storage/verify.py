@@ -135,8 +135,11 @@ class Scrubber:
         report = ScrubReport(quarantined=[b.digest or b.key for b in quarantined])
         started = time.monotonic()
         progress.begin("verify", len(rows), sum(b.size for b in rows))
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="scrub") as pool:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="scrub")
+        try:
             await self._scan(rows, report, pool, progress)
+        finally:  # a cancelled scan (shutdown, a lost lease) does not wait for its threads
+            pool.shutdown(wait=False, cancel_futures=True)
         report.seconds = time.monotonic() - started
         progress.end()
         if whole_store:
@@ -158,7 +161,7 @@ class Scrubber:
             for blob in pending:
                 problem = await self._check(blob, pool)
                 report.checked += 1
-                report.bytes += blob.size
+                report.bytes += 0 if problem == "missing" else blob.size
                 progress.advance(1, blob.size)
                 if problem is None:
                     whole.append(blob.key)
