@@ -30,9 +30,10 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     stop_server(running)
 
 
-@pytest.fixture
-def checked_server(tmp_path: Path) -> Iterator[LiveServer]:
-    running = start_server(tmp_path / "data", "--workers", "2", "--verify-reads")
+@pytest.fixture(params=["granian", "hypercorn"])
+def checked_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    options = ("--workers", "2", "--verify-reads", "--server", request.param)
+    running = start_server(tmp_path / "data", *options)
     yield running
     stop_server(running)
 
