@@ -304,8 +304,11 @@ async def scrub_every(
     scrubber = Scrubber(blobs, workers=workers, rate=rate, actor="scrub")
     while True:
         await asyncio.sleep(min(interval, 60.0))
-        if await leases.claim(LEASE, owner, LEASE_SECONDS):
-            await _scrub_holding(scrubber, leases, owner, interval)
+        try:
+            if await leases.claim(LEASE, owner, LEASE_SECONDS):
+                await _scrub_holding(scrubber, leases, owner, interval)
+        except Exception as exc:  # the database or the store away: try again next time
+            LOG.warning("background scrub failed: %s", exc)
 
 
 async def _scrub_holding(scrubber: Scrubber, leases: Leases, owner: str, interval: float) -> None:
