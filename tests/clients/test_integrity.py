@@ -1,11 +1,13 @@
 """Integrity with a real client: an image pushed with crane, one layer damaged on the
 filesystem (a flipped byte) or on S3 (a real SeaweedFS, the object overwritten), found by
-`artifact-store verify` by its sha256 digest, refused to crane's pull, healed by crane's
-push of the same image, and pulled whole again."""
+`artifact-store verify` by its sha256 digest, refused to the client's pull, healed by its
+push of the same content (crane: the same image; oras: the same file), and pulled whole
+again."""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from tests.conftest import LiveServer, start_server, stop_server
 from tests.registry import cli_process
 
 from .commands import run, tool
-from .images import OciImage, file_digest
+from .images import OciImage, file_digest, sha256_digest
 
 pytestmark = pytest.mark.clients
 
@@ -93,3 +95,27 @@ def test_crane_push_damage_verify_heal_pull(
     assert file_digest(pulled) == layer
     status, report = registry.verify()
     assert (status, report["intact"]) == (0, True)
+
+
+def oras(*args: str | Path, check: bool = True, cwd: Path | None = None) -> Any:
+    return run([tool("oras"), *args], check=check, cwd=cwd)
+
+
+def test_oras_push_damage_verify_heal_pull(registry: Registry, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    payload = os.urandom(3 * 1024 * 1024 + 11)
+    (source / "data.bin").write_bytes(payload)
+    ref = f"{registry.server.host}/integrity/oras:v1"
+    oras("push", "--plain-http", ref, "data.bin:application/octet-stream", cwd=source)
+    registry.damage(blake3.blake3(payload).hexdigest())
+
+    status, report = registry.verify()
+    assert status == 1 and report["corrupt_digests"] == [sha256_digest(payload)]
+    refused = oras("pull", "--plain-http", "-o", tmp_path / "refused", ref, check=False)
+    assert refused.returncode != 0
+
+    oras("push", "--plain-http", ref, "data.bin:application/octet-stream", cwd=source)
+    oras("pull", "--plain-http", "-o", tmp_path / "pulled", ref)
+    assert (tmp_path / "pulled" / "data.bin").read_bytes() == payload
+    assert registry.verify()[0] == 0
