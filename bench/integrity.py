@@ -5,7 +5,9 @@
    same total hashed by a single BLAKE3 thread, by BLAKE3 with all cores, and by
    sha256 (what a sha256-keyed scrub would pay). All from the page cache.
 2. The cost of `verify_reads` on pulls: curl GETs of one blob from a server
-   with it off (zero-copy file sends) and on, in alternating pairs.
+   with it off (zero-copy file sends) and on, in alternating pairs; and the
+   same on Hypercorn, which streams through Python either way (the hashing's
+   own cost).
 3. The cost of the background scrub on the same pulls: a server scrubbing
    without pause (`scrub_interval` 1s, its blobs always due) against one not
    scrubbing.
@@ -151,12 +153,20 @@ def pull_rate(url: str, size: int, pulls: int) -> float:
 
 
 def paired_pulls(
-    work: Path, name: str, options: Sequence[str], size: int, pulls: int, rounds: int
+    work: Path,
+    name: str,
+    options: Sequence[str],
+    size: int,
+    pulls: int,
+    rounds: int,
+    both: Sequence[str] = (),
 ) -> dict[str, float]:
-    """Pull MB/s of a server with `options` against one without, in alternating rounds."""
+    """Pull MB/s of a server with `options` against one without (both with `both`), in
+    alternating rounds."""
     data = os.urandom(size)
     base, other = work / f"{name}-off", work / f"{name}-on"
-    with server(base, "--workers", "1") as off, server(other, "--workers", "1", *options) as on:
+    common = ["--workers", "1", *both]
+    with server(base, *common) as off, server(other, *common, *options) as on:
         urls = {"off": push_blob(off, data), "on": push_blob(on, data)}
         if "--scrub-interval" in options:
             push_blob(on, os.urandom(256 * MIB))  # something more to scrub the whole time
@@ -188,6 +198,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         pull = args.pull_mib * MIB
         figures |= paired_pulls(
             work, "verify_reads", ["--verify-reads"], pull, args.pulls, args.rounds
+        )
+        figures |= paired_pulls(  # both streamed through Python: the hashing's own cost
+            work,
+            "verify_reads_streamed",
+            ["--verify-reads"],
+            pull,
+            args.pulls,
+            args.rounds,
+            both=["--server", "hypercorn"],
         )
         figures |= paired_pulls(
             work, "scrub", ["--scrub-interval", "1s"], pull, args.pulls, args.rounds
