@@ -146,6 +146,8 @@ def test_a_verified_read_of_corrupt_bytes_never_completes(checked_server: LiveSe
             assert response.status_code == 404 or response.content != data
             assert response.status_code != 200
         assert statuses(client, "HEAD", url) == {404}
+        metrics = client.get("/metrics").text
+        assert "artifact_store_blobs_quarantined_total 1.0" in metrics.splitlines()
     status, report = verify(checked_server)
     assert status == 1 and report["quarantined_digests"] == [digest]
 
@@ -164,6 +166,9 @@ def test_the_background_scrub_quarantines_a_corrupt_blob(tmp_path: Path) -> None
             assert statuses(client, "HEAD", url) == {404}
             push(client, data)  # healed
             assert client.get(url).content == data
+            metrics = client.get("/metrics").text.splitlines()
+            assert 'artifact_store_scrub_problems_total{problem="corrupt"} 1.0' in metrics
+            assert "artifact_store_blobs_healed_total 1.0" in metrics
     finally:
         stop_server(scrubbing)
     events = cli_process.run("events", "--data-dir", str(scrubbing.data_dir), "--json")
