@@ -197,9 +197,18 @@ class Scrubber:
         return hasher.hexdigest(), size
 
     async def _found(self, blob: StoredBlob, problem: str, report: ScrubReport) -> None:
+        """Quarantine the blob and report it, unless its row went while the scan ran (a blob
+        deleted meanwhile is no problem of the store)."""
+        quarantined = await self.blobs.quarantine(blob.key, problem, self.actor)
+        if not quarantined and not await self._recorded(blob.key):
+            return
         FOUND.labels(problem).inc()
         (report.corrupt if problem == "corrupt" else report.missing).append(blob.digest or blob.key)
-        await self.blobs.quarantine(blob.key, problem, self.actor)
+
+    async def _recorded(self, key: str) -> bool:
+        async with self.blobs.db.read() as conn:
+            found = await conn.execute(select(blobs.c.key).where(blobs.c.key == key))
+            return found.first() is not None
 
     async def _rows(
         self, repository: str | None, verified_before: datetime | None
