@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
             settings.s3,
             migrate=migrate,
             policy=storage_policy(settings),
+            verify_reads=settings.verify_reads,
         )
         app.state.storage.uploads.max_sessions = settings.max_upload_sessions
         app.state.proxy = _pull_through(app.state.storage, upstreams)

@@ -1,7 +1,7 @@
 """What a serving process runs beside its requests, from startup to shutdown: webhook
 deliveries, the storage usage gauges, the batched pull events, the removal of upload
-data no session owns, and (with several processes) the saving of its request counts
-for the metrics collectors."""
+data no session owns, the background scrub (when scrub_interval is set), and (with
+several processes) the saving of its request counts for the metrics collectors."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from registry.pulls import PullRecorder
 from storage.errors import StorageError
 from storage.store import Storage
 from storage.uploads import UploadSessions
+from storage.verify import scrub_every
 
+MB = 1_000_000
 log = logging.getLogger("artifact-store.background")
 # Upload data with no session row is removed once it has been so for this long: a
 # monolithic push in flight in another process has that long to finish.
@@ -40,6 +42,9 @@ async def running(
         refresh_every(storage.db, settings.metrics_usage_interval),
         remove_strays_every(storage.uploads),
     ]
+    if settings.scrub_interval:
+        rate = settings.scrub_rate * MB or None
+        jobs.append(scrub_every(storage.blobs, settings.scrub_interval, rate))
     directory = multiprocess.directory()
     if directory is not None:
         jobs.append(save_every(directory))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, check, events, migrate, retention, serve, usage
+from registry.commands import Command, check, events, migrate, retention, serve, usage, verify
 from registry.preflight import CONFIGURATION, StartupError
 from registry.version import package_version
 
@@ -21,6 +21,7 @@ COMMANDS: list[Command] = [
     events.COMMAND,
     usage.COMMAND,
     retention.COMMAND,
+    verify.COMMAND,
 ]
 
 INTERRUPTED = 130  # the shell's status for a command ended by SIGINT

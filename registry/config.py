@@ -257,6 +257,20 @@ class Settings:
     s3_redirect: bool = setting(
         False, "answer blob GETs with 307 to a presigned S3 URL (default false)"
     )
+    scrub_interval: float = setting(
+        0.0,
+        "re-hash in the background every blob not verified for this long, e.g. 7d; one"
+        " process of all at a time (default 0: off)",
+        duration=True,
+    )
+    scrub_rate: int = setting(
+        0, "MB/s the background scrub may read, on average (default 0: no cap)"
+    )
+    verify_reads: bool = setting(
+        False,
+        "hash whole-blob GETs as they are sent; a mismatch cuts the response short and"
+        " quarantines the blob (default false: sends files zero-copy instead)",
+    )
 
     @property
     def auth_mode(self) -> str:

@@ -21,27 +21,43 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete
+from prometheus_client import Counter
+from sqlalchemy import bindparam, delete, select, update
 
 from manifests.digest import Digest
 from storage import events, layout, quota
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
-from storage.errors import BlobIsManifest, BlobUnknown, BlobUploadUnknown
+from storage.errors import BlobCorrupt, BlobIsManifest, BlobUnknown, BlobUploadUnknown
+from storage.hashing import checked
 from storage.objects import SEND_CHUNK, ObjectStore, local_files, opened, redirect_url
 from storage.policy import NO_POLICY, StoragePolicy
 from storage.repositories import (
     ensure_repository,
     link_blob,
+    now,
     record_blob,
     repository_id,
     resolve_in_repository,
     resolve_key,
 )
-from storage.schema import manifests, repository_blobs, uploads
+from storage.schema import blobs, digest_aliases, manifests, repository_blobs, uploads
 
 log = logging.getLogger("artifact-store.storage")
 _CLOSE_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("id"))
+_HEAL = (
+    update(blobs)
+    .where(blobs.c.key == bindparam("blob_key"), blobs.c.quarantined.is_not(None))
+    .values(quarantined=None, verified=bindparam("at"))
+)
+LOG = logging.getLogger(__name__)
+READ_CHECK_ACTOR = "verify_reads"  # the actor of a quarantine by a verified read
+QUARANTINED = Counter(
+    "artifact_store_blobs_quarantined", "Blobs found corrupt or missing and taken out of service"
+)
+HEALED = Counter(
+    "artifact_store_blobs_healed", "Quarantined blobs made whole again by a push of their content"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +103,14 @@ class BlobStore:
         objects: ObjectStore,
         caches: RepositoryCaches | None = None,
         policy: StoragePolicy = NO_POLICY,
+        *,
+        verify_reads: bool = False,
     ) -> None:
         self.db = db
         self.objects = objects
         self.caches = caches or RepositoryCaches(lookups=db.is_sqlite)
         self.policy = policy  # its quotas are checked wherever a blob is linked
+        self.verify_reads = verify_reads  # whole-blob reads hashed as they are sent
         self._local = local_files(objects)  # checked once: a protocol isinstance is slow
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
@@ -120,11 +139,14 @@ class BlobStore:
         if url is not None:
             return BlobRedirect(url)
         whole = start == 0 and end in (None, blob.size)
-        path = self._local.local_path(key) if as_file and whole and self._local else None
+        sendfile = as_file and whole and self._local and not self.verify_reads
+        path = self._local.local_path(key) if sendfile and self._local else None
         with _lost_bytes(blob):
             if path is not None:
                 await asyncio.to_thread(os.stat, path)
                 return BlobFile(path, blob.size)
+            if whole and self.verify_reads:
+                return await self._open_checked(blob)
             chunks = await opened(self.objects.read(key, start, end, SEND_CHUNK))
         return BlobStream(chunks, start, blob.size if end is None else end, blob.size)
 
@@ -133,6 +155,29 @@ class BlobStore:
         if await self.objects.stat(layout.blob_key(blob.key)) is None:
             with _lost_bytes(blob):
                 raise FileNotFoundError(layout.blob_key(blob.key))
+
+    async def _open_checked(self, blob: Blob) -> BlobStream:
+        """The whole blob, hashed as it is read: bytes that are gone or wrong quarantine it
+        (BlobCorrupt before a response, or a response cut short)."""
+        chunks = checked(self.read(blob), blob.key, blob.size, lambda: self._found(blob, "read"))
+        try:
+            return BlobStream(await opened(chunks), 0, blob.size, blob.size)
+        except FileNotFoundError:
+            await self._found(blob, "missing")
+            raise BlobCorrupt({"key": blob.key, "missing": True}) from None
+
+    async def _found(self, blob: Blob, reason: str) -> None:
+        await self.quarantine(blob.key, reason, READ_CHECK_ACTOR)
+
+    def local_file(self, blob: Blob) -> str | None:
+        """The file holding the blob, on a store that keeps files on this machine."""
+        return self._local.local_path(layout.blob_key(blob.key)) if self._local else None
+
+    async def stored_objects(self) -> AsyncIterator[str]:
+        """Every object key in the blob tree, but for temporary files of writes under way."""
+        async for key in self.objects.list(layout.BLOB_TREE):
+            if not key.rsplit("/", 1)[-1].startswith("."):
+                yield key
 
     def read(self, blob: Blob, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the blob, in chunks; a missing object fails on the first."""
@@ -157,9 +202,43 @@ class BlobStore:
         blob and its aliases, the link. Returns the repository's id. The caller records the
         event that says why, and has checked the quotas (`check_quotas`) before."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
-        key = await record_blob(self.db, conn, digests, size)
+        key, new = await record_blob(self.db, conn, digests, size)
+        if not new and rowcount(await conn.execute(_HEAL, {"blob_key": key, "at": now()})):
+            HEALED.inc()  # the caller wrote verified bytes in place of the quarantined ones
         await link_blob(self.db, conn, repo_id, key)
         return repo_id
+
+    async def quarantine(self, key: str, reason: str, actor: str) -> bool:
+        """Stop serving a blob whose bytes are corrupt or missing: set the bytes aside
+        (kept for inspection, never deleted), then mark the row and record the event. A push
+        of the same content heals it (`record`). False when it was quarantined already."""
+        await self._set_aside(key)
+        async with self.db.write() as conn:
+            marked = await conn.execute(
+                update(blobs)
+                .where(blobs.c.key == key, blobs.c.quarantined.is_(None))
+                .values(quarantined=now())
+            )
+            if not rowcount(marked):
+                return False
+            digest = await _sha256_of(conn, key)
+            await events.record(
+                conn, actor, "blob.quarantine", None, digest=digest, key=key, reason=reason
+            )
+        self.caches.changed_everywhere()
+        QUARANTINED.inc()
+        LOG.warning("blob %s (%s) quarantined: %s, found by %s", digest, key, reason, actor)
+        return True
+
+    async def _set_aside(self, key: str) -> None:
+        """Move the blob's object (if any) to a quarantine key no other object holds."""
+        source = layout.blob_key(key)
+        if await self.objects.stat(source) is None:
+            return
+        attempt = 0
+        while await self.objects.stat(layout.quarantine_key(key, attempt)) is not None:
+            attempt += 1
+        await self.objects.publish(source, layout.quarantine_key(key, attempt))
 
     async def publish(
         self,
@@ -290,6 +369,14 @@ def _lost_bytes(blob: Blob) -> Iterator[None]:
     except FileNotFoundError as exc:
         log.error("blob %s is recorded but its bytes are missing: %s", blob.key, exc)
         raise BlobUnknown({"key": blob.key, "missing": True}) from exc
+
+
+async def _sha256_of(conn: Conn, key: str) -> str | None:
+    query = select(digest_aliases.c.hex).where(
+        digest_aliases.c.blob_key == key, digest_aliases.c.algorithm == "sha256"
+    )
+    found = (await conn.execute(query)).scalar()
+    return None if found is None else f"sha256:{found}"
 
 
 async def _close_session(conn: Conn, upload_id: str) -> None:

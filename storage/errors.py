@@ -2,6 +2,7 @@
 
 StorageError
 ├── BlobUnknown            the digest is not readable from the repository
+│   └── BlobCorrupt        its stored bytes no longer hash to its key (now quarantined)
 ├── BlobIsManifest         a blob DELETE names a manifest of the repository
 ├── BlobUploadUnknown      no such upload session in the repository
 ├── BlobUploadInvalid      a bad range, a short body, stored chunks missing
@@ -34,6 +35,10 @@ class BlobUnknown(StorageError):
 
 class BlobIsManifest(StorageError):
     """Manifests are deleted through the manifest endpoint, never as blobs: one meaning."""
+
+
+class BlobCorrupt(BlobUnknown):
+    pass
 
 
 class BlobUploadUnknown(StorageError):

@@ -35,6 +35,7 @@ ACTIONS = frozenset(
         "blob.mount",
         "blob.delete",
         "blob.pull",
+        "blob.quarantine",
         "manifest.push",
         "manifest.delete",
         "manifest.pull",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol
 
 import blake3
 
 from manifests.digest import Digest
+from storage.errors import BlobCorrupt
 
 # Hand updates to a worker thread only above this size; below it the thread
 # hop costs more than the hash.
@@ -110,3 +111,36 @@ async def _regroup(chunks: AsyncIterator[bytes], size: int) -> AsyncIterator[byt
             held = 0
     if pending:
         yield b"".join(pending)
+
+
+async def checked(
+    chunks: AsyncIterator[bytes],
+    blake3_hex: str,
+    size: int,
+    on_mismatch: Callable[[], Awaitable[None]],
+) -> AsyncIterator[bytes]:
+    """`chunks`, hashed as they pass, each held back until the next arrives: the last one
+    goes out only once the whole has hashed to `blake3_hex` and `size`. On a mismatch
+    `on_mismatch` runs and BlobCorrupt is raised instead, so a reader never receives a
+    complete wrong body (a response already started is cut short)."""
+    hasher = blake3.blake3(max_threads=1)
+    seen = 0
+    held: bytes | None = None
+    async for chunk in chunks:
+        await _hash_update(hasher, chunk)
+        seen += len(chunk)
+        if held is not None:
+            yield held
+        held = chunk
+    if seen != size or hasher.hexdigest() != blake3_hex:
+        await on_mismatch()
+        raise BlobCorrupt({"key": blake3_hex, "size": seen})
+    if held is not None:
+        yield held
+
+
+async def _hash_update(hasher: blake3.blake3, chunk: bytes) -> None:
+    if len(chunk) < THREAD_THRESHOLD:
+        hasher.update(chunk)
+    else:
+        await asyncio.to_thread(hasher.update, chunk)

@@ -3,6 +3,7 @@
 <root>/
 ├── blobs/blake3/<first 2 hex>/<64 hex>     every blob, once, by its BLAKE3 digest
 ├── probes/<random hex>                     written and deleted again by the start-up checks
+├── quarantine/<64 hex>[.<n>]               bytes that no longer hash to their key, kept aside
 └── uploads/<upload id>/
     ├── data                                an upload in progress (stores that append)
     └── parts/<offset, 20 digits>           one object per chunk (stores that cannot: S3)
@@ -10,9 +11,17 @@
 
 from __future__ import annotations
 
+BLOB_TREE = "blobs"
+
 
 def blob_key(blake3_hex: str) -> str:
     return f"blobs/blake3/{blake3_hex[:2]}/{blake3_hex}"
+
+
+def quarantine_key(blake3_hex: str, attempt: int = 0) -> str:
+    """Where corrupt bytes are set aside; `attempt` numbers a second one of the same key."""
+    suffix = f".{attempt}" if attempt else ""
+    return f"quarantine/{blake3_hex}{suffix}"
 
 
 def upload_dir(upload_id: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, delete, select
+from sqlalchemy import Row, Select, and_, delete, exists, select
 
 from manifests.digest import Digest, is_digest_reference
 from manifests.mediatypes import is_non_distributable
@@ -33,7 +33,16 @@ from storage.errors import (
 from storage.hashing import digests_of
 from storage.policy import NO_POLICY, StoragePolicy
 from storage.repositories import now, repository_id, resolve_all_in_repository, resolve_key
-from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
+from storage.schema import (
+    blobs as blob_rows,
+)
+from storage.schema import (
+    manifest_refs,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+)
 
 CATALOG_BATCH = 1000  # names read at a time when the catalog is filtered
 
@@ -129,7 +138,7 @@ class ManifestStore:
 
     async def delete(self, repository: str, reference: str, actor: str) -> None:
         async with self.db.write() as conn:
-            row = await _find(conn, repository, reference)
+            row = await _find(conn, repository, reference, quarantined=True)
             if row is None:
                 raise ManifestUnknown({"reference": reference})
             if is_digest_reference(reference):
@@ -444,14 +453,19 @@ async def _unlink_only_referenced_by(conn: Conn, repo_id: int, key: str) -> None
             )
 
 
-async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
+async def _find(
+    conn: Conn, repository: str, reference: str, *, quarantined: bool = False
+) -> Row[tuple[object, ...]] | None:
+    """The manifest by tag or digest. One that needs a quarantined blob (its own bytes, or
+    content it references) is found only when asked for (a delete): it is served as absent,
+    so that clients push it again with what it needs, which heals the blob."""
     query = (
         select(manifests)
         .join(repositories, repositories.c.id == manifests.c.repository_id)
         .where(repositories.c.name == repository)
     )
     if is_digest_reference(reference):
-        found = await resolve_key(conn, Digest.parse(reference))
+        found = await resolve_key(conn, Digest.parse(reference), quarantined=quarantined)
         if found is None:
             return None
         query = query.where(manifests.c.blob_key == found[0])
@@ -461,7 +475,23 @@ async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object
             tags.c.manifest_key == manifests.c.blob_key,
         )
         query = query.join(tags, tagged).where(tags.c.name == reference)
+    if not quarantined:
+        query = query.where(~exists(_NEEDS_QUARANTINED), ~exists(_QUARANTINED_ITSELF))
     return (await conn.execute(query)).first()
+
+
+_QUARANTINED_ITSELF = select(blob_rows.c.key).where(
+    blob_rows.c.key == manifests.c.blob_key, blob_rows.c.quarantined.is_not(None)
+)
+_NEEDS_QUARANTINED = (
+    select(manifest_refs.c.child_key)
+    .join(blob_rows, blob_rows.c.key == manifest_refs.c.child_key)
+    .where(
+        manifest_refs.c.repository_id == manifests.c.repository_id,
+        manifest_refs.c.manifest_key == manifests.c.blob_key,
+        blob_rows.c.quarantined.is_not(None),
+    )
+)
 
 
 async def _resolve_references(

@@ -22,6 +22,7 @@ _ALL_IN_REPOSITORY = (
         repositories.c.name == bindparam("name"),
         digest_aliases.c.algorithm == bindparam("algorithm"),
         digest_aliases.c.hex.in_(bindparam("hexes", expanding=True)),
+        blobs.c.quarantined.is_(None),
     )
 )
 
@@ -65,13 +66,18 @@ async def link_blob(db: Database, conn: Conn, repo_id: int, key: str) -> bool:
     return bool(rowcount(result))
 
 
-async def resolve_key(conn: Conn, digest: Digest) -> tuple[str, int] | None:
-    """The storage key and size behind any registered digest, whatever the repository."""
+async def resolve_key(
+    conn: Conn, digest: Digest, *, quarantined: bool = False
+) -> tuple[str, int] | None:
+    """The storage key and size behind any registered digest, whatever the repository; a
+    quarantined blob only when asked for (to delete what refers to it)."""
     query = (
         select(blobs.c.key, blobs.c.size)
         .join(digest_aliases, digest_aliases.c.blob_key == blobs.c.key)
         .where(digest_aliases.c.algorithm == digest.algorithm, digest_aliases.c.hex == digest.hex)
     )
+    if not quarantined:
+        query = query.where(blobs.c.quarantined.is_(None))
     row = (await conn.execute(query)).first()
     return None if row is None else (row.key, row.size)
 
@@ -79,7 +85,7 @@ async def resolve_key(conn: Conn, digest: Digest) -> tuple[str, int] | None:
 async def resolve_in_repository(
     conn: Conn, repository: str, digest: Digest
 ) -> tuple[str, int] | None:
-    """The key and size of a blob the repository may read, or None."""
+    """The key and size of a blob the repository may read, or None (quarantined: None)."""
     query = (
         select(blobs.c.key, blobs.c.size)
         .join(digest_aliases, digest_aliases.c.blob_key == blobs.c.key)
@@ -89,6 +95,7 @@ async def resolve_in_repository(
             digest_aliases.c.algorithm == digest.algorithm,
             digest_aliases.c.hex == digest.hex,
             repositories.c.name == repository,
+            blobs.c.quarantined.is_(None),
         )
     )
     row = (await conn.execute(query)).first()
@@ -116,10 +123,16 @@ async def resolve_all_in_repository(
     return found
 
 
-async def record_blob(db: Database, conn: Conn, digests: dict[str, Digest], size: int) -> str:
-    """Make a published blob known under every digest computed for it; returns its key."""
+async def record_blob(
+    db: Database, conn: Conn, digests: dict[str, Digest], size: int
+) -> tuple[str, bool]:
+    """Make a published blob known under every digest computed for it; returns its key, and
+    whether its row is new."""
     key = digests["blake3"].hex
-    await conn.execute(db.insert_ignore(blobs), {"key": key, "size": size, "created": now()})
+    at = now()  # the bytes were hashed as they came in: verified as of now
+    inserted = await conn.execute(
+        db.insert_ignore(blobs), {"key": key, "size": size, "created": at, "verified": at}
+    )
     aliases = [{"algorithm": d.algorithm, "hex": d.hex, "blob_key": key} for d in digests.values()]
     await conn.execute(db.insert_ignore(digest_aliases), aliases)
-    return key
+    return key, bool(rowcount(inserted))

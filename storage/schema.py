@@ -24,6 +24,8 @@ blobs = Table(
     Column("key", String(64), primary_key=True),  # blake3 hex
     Column("size", BigInteger, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
+    Column("verified", DateTime(timezone=True), index=True),  # last found whole; None: never
+    Column("quarantined", DateTime(timezone=True)),  # found corrupt or missing: not served
 )
 
 digest_aliases = Table(

@@ -44,10 +44,11 @@ class Storage:
         *,
         migrate: bool = True,
         policy: StoragePolicy = NO_POLICY,
+        verify_reads: bool = False,
     ) -> Storage:
         """`migrate=False` where the schema is known current (a server's workers: their
         parent migrated before it started them). `policy`: the immutable tags and quotas
-        enforced where writes happen."""
+        enforced where writes happen. `verify_reads`: see BlobStore."""
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         db = Database(metadata_url or default_url(data_dir))
         if migrate:
@@ -56,7 +57,7 @@ class Storage:
         caches = RepositoryCaches(lookups=True)
         caches.sync = CacheSync(db, caches)  # what other processes change
         await caches.sync.start()
-        blobs = BlobStore(db, objects, caches, policy)
+        blobs = BlobStore(db, objects, caches, policy, verify_reads=verify_reads)
         # Worker processes share the data directory of the single-node (SQLite) shape.
         locks = FileLocks(data_dir / SESSION_LOCKS) if db.is_sqlite else None
         uploads = UploadSessions(db, objects, blobs, file_locks=locks)

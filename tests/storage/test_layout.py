@@ -17,6 +17,8 @@ HEX = "ab" + "0" * 62
             layout.upload_part_key("u1", 5), "uploads/u1/parts/00000000000000000005", id="part"
         ),
         pytest.param(layout.probe_key("f00d"), "probes/f00d", id="probe"),
+        pytest.param(layout.quarantine_key(HEX), f"quarantine/{HEX}", id="quarantine"),
+        pytest.param(layout.quarantine_key(HEX, 2), f"quarantine/{HEX}.2", id="quarantine-again"),
     ],
 )
 def test_keys(key: str, expected: str) -> None:
