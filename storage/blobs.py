@@ -25,7 +25,7 @@ from manifests.digest import Digest
 from storage import events, layout
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
-from storage.errors import BlobUnknown, BlobUploadUnknown
+from storage.errors import BlobSwept, BlobUnknown, BlobUploadUnknown
 from storage.objects import ObjectStore, local_files, opened, redirect_url
 from storage.repositories import (
     ensure_repository,
@@ -140,7 +140,9 @@ class BlobStore:
         blob and its aliases, the link. Returns the repository's id. The caller records the
         event that says why."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
-        key = await record_blob(self.db, conn, digests, size)
+        key, new = await record_blob(self.db, conn, digests, size)
+        if new and await self.objects.stat(layout.blob_key(key)) is None:
+            raise BlobSwept({"key": key})  # swept between its publish and now
         await link_blob(self.db, conn, repo_id, key)
         return repo_id
 

@@ -11,6 +11,7 @@ StorageError
 ├── NameUnknown            the repository does not exist
 ├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
+    ├── BlobSwept          gc is deleting this content right now: push it again
     ├── CredentialsRefused the backend refuses this registry's credentials
     └── StoreMissing       the bucket or database the settings name does not exist
 """
@@ -62,6 +63,11 @@ class NameUnknown(StorageError):
 
 class Unavailable(StorageError):
     pass
+
+
+class BlobSwept(Unavailable):
+    """The content is being collected (its bytes may be gone): the push that links it
+    fails, and a retry uploads the bytes again."""
 
 
 class CredentialsRefused(Unavailable):

@@ -40,6 +40,12 @@ ACTIONS = frozenset(
         "manifest.pull",
         "tag.push",
         "tag.delete",
+        # storage/gc.py: what the collector removed, and one summary per run
+        "blob.collect",
+        "manifest.collect",
+        "link.collect",
+        "upload.collect",
+        "gc.run",
     }
 )
 LEADING = ("time", "action", "repository", "actor")  # the fields a record shows first

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -140,6 +141,16 @@ class FilesystemObjectStore:
         for path in await asyncio.to_thread(_walk, base):
             yield path.relative_to(self.root).as_posix()
 
+    async def list_dated(self, prefix: str) -> AsyncIterator[tuple[str, datetime]]:
+        """One directory at a time (a thread call each): memory follows the largest
+        directory, not the store."""
+        pending = [self.path(prefix)]
+        while pending:
+            files, directories = await asyncio.to_thread(_scan, pending.pop())
+            pending.extend(directories)
+            for path, modified in files:
+                yield path.relative_to(self.root).as_posix(), modified
+
     @staticmethod
     def _put_bytes(path: Path, data: bytes) -> None:
         if path.exists():
@@ -245,6 +256,26 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _scan(directory: Path) -> tuple[list[tuple[Path, datetime]], list[Path]]:
+    """The files of one directory with their modification times, and its subdirectories."""
+    files: list[tuple[Path, datetime]] = []
+    directories: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return files, directories
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                directories.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                files.append((Path(entry.path), modified))
+        except FileNotFoundError:
+            continue  # deleted while we looked
+    return files, directories
 
 
 def _walk(base: Path) -> list[Path]:
