@@ -27,6 +27,7 @@ from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
 from registry.pulls import PullRecorder
+from registry.read_only import ReadOnly
 from registry.routes import base, blobs, events, health, listings, manifests, uploads
 from storage.store import Storage
 
@@ -94,9 +95,10 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     metrics = [METRICS] if settings.metrics_addr is None else []
     served = [*routes, *metrics, *(auth.routes() if auth else [])]
     observer = Middleware(RequestObserver, routes=served, pulls=pulls)
+    read_only = [Middleware(ReadOnly)] if settings.read_only else []
     return Starlette(
         routes=served,
-        middleware=[observer, *([auth.middleware(served)] if auth else [])],
+        middleware=[observer, *read_only, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

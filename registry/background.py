@@ -1,11 +1,13 @@
 """What a serving process runs beside its requests, from startup to shutdown: webhook
-deliveries, the storage usage gauges, the batched pull events, and (with several
+deliveries, the storage usage gauges, the batched pull events, garbage collection
+every gc_interval (one process of all at a time, by the gc lease), and (with several
 processes) the saving of its request counts for the metrics collectors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
@@ -17,7 +19,12 @@ from registry.metrics.usage import refresh_every
 from registry.notifications.service import Notifications
 from registry.notifications.sinks import Sink
 from registry.pulls import PullRecorder
+from storage import gc
+from storage.errors import Unavailable
+from storage.leases import owner_name
 from storage.store import Storage
+
+log = logging.getLogger("artifact_store.gc")
 
 
 @contextlib.asynccontextmanager
@@ -30,6 +37,8 @@ async def running(
     jobs: list[Coroutine[Any, Any, None]] = [
         refresh_every(storage.db, settings.metrics_usage_interval)
     ]
+    if settings.gc_interval > 0 and not settings.read_only:
+        jobs.append(collect_every(settings, storage))
     directory = multiprocess.directory()
     if directory is not None:
         jobs.append(save_every(directory))
@@ -49,3 +58,27 @@ async def running(
             await notifications.stop()
         if directory is not None:
             TALLY.save(directory)
+
+
+async def collect_every(settings: Settings, storage: Storage) -> None:
+    """Garbage collection every gc_interval; the lease is held for the whole interval, so
+    one run per interval happens among all the processes that try."""
+    owner = owner_name()
+    policy = gc.Policy(
+        grace=settings.gc_grace,
+        upload_max_age=settings.upload_max_age,
+        delete_untagged=settings.gc_delete_untagged,
+        keep_orphan_referrers=settings.gc_keep_orphan_referrers,
+    )
+    while True:
+        await asyncio.sleep(settings.gc_interval)
+        try:
+            report = await gc.collect_exclusively(
+                storage.db, storage.objects, policy, owner, hold=settings.gc_interval
+            )
+        except Unavailable as exc:
+            log.warning("gc stopped: %s; next run in %ss", exc.detail, settings.gc_interval)
+            continue
+        if report is not None:
+            counts = {"blobs": len(report.blobs), "manifests": len(report.manifests)}
+            log.info("gc: %s", report.as_json() | counts)

@@ -10,11 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, check, events, migrate, serve
+from registry.commands import Command, check, events, gc, migrate, serve
 from registry.preflight import CONFIGURATION, StartupError
 from registry.version import package_version
 
-COMMANDS: list[Command] = [serve.COMMAND, check.COMMAND, migrate.COMMAND, events.COMMAND]
+COMMANDS: list[Command] = [
+    serve.COMMAND,
+    check.COMMAND,
+    migrate.COMMAND,
+    events.COMMAND,
+    gc.COMMAND,
+]
 
 INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
 

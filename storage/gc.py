@@ -52,6 +52,7 @@ from sqlalchemy import (
 
 from storage import events, layout
 from storage.database import Conn, Database
+from storage.leases import Leases
 from storage.manifest_store import remove_manifest
 from storage.objects import Dated, ObjectStore, dated, multipart
 from storage.schema import (
@@ -67,6 +68,9 @@ from storage.schema import (
 
 BATCH = 500
 ACTOR = "gc"
+LEASE = "gc"  # the leases row: one collector at a time among all processes and replicas
+LEASE_SECONDS = 300.0  # renewed far more often while a run goes on
+RENEW_EVERY = 30.0
 COLLECTED = Counter(
     "artifact_store_gc_collected", "What garbage collection removed, by kind", ["kind"]
 )
@@ -162,6 +166,30 @@ async def collect(
         await _summary(run)
     run.report.seconds = round(time.monotonic() - clock, 3)
     return run.report
+
+
+async def collect_exclusively(
+    db: Database, objects: ObjectStore, policy: Policy, owner: str, hold: float = 0.0
+) -> Report | None:
+    """`collect` under the gc lease; None when another process holds it. With `hold`, the
+    lease is kept that many seconds after the run (a server's interval), else released."""
+    leases = Leases(db)
+    seconds = max(LEASE_SECONDS, hold)
+    if not await leases.claim(LEASE, owner, seconds):
+        return None
+    renewed = time.monotonic()
+
+    async def renew() -> None:
+        nonlocal renewed
+        if time.monotonic() - renewed > RENEW_EVERY:
+            renewed = time.monotonic()
+            await leases.claim(LEASE, owner, seconds)
+
+    try:
+        return await collect(db, objects, policy, renew)
+    finally:
+        if not hold:
+            await leases.release(LEASE, owner)
 
 
 async def _stages(run: Run) -> None:

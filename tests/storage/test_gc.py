@@ -29,13 +29,11 @@ LAYER = "application/vnd.oci.image.layer.v1.tar"
 NOW = gc.Policy(grace=0.0, upload_max_age=0.0)
 
 
-@pytest.fixture(params=["sqlite-filesystem", "postgresql-s3"])
+@pytest.fixture(params=["sqlite-filesystem", "postgresql-filesystem", "postgresql-s3"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    url = None
-    s3 = None
-    if request.param == "postgresql-s3":
-        url = request.getfixturevalue("postgres").emptied_database()
-        s3 = request.getfixturevalue("s3_config")
+    database, backend = request.param.split("-")
+    url = request.getfixturevalue("postgres").emptied_database() if database != "sqlite" else None
+    s3 = request.getfixturevalue("s3_config") if backend == "s3" else None
     opened = await Storage.open(tmp_path / "data", url, s3)
     yield opened
     await opened.close()
@@ -73,7 +71,8 @@ async def push_image(
         body["subject"] = described(subject, OCI_MANIFEST)
     raw = json.dumps(body).encode()
     digest = str(digests_of(raw)["sha256"])
-    await storage.manifests.put(repo, tag or digest, raw, OCI_MANIFEST, [tag] if tag else [], "test")
+    tag_names = [tag] if tag else []
+    await storage.manifests.put(repo, tag or digest, raw, OCI_MANIFEST, tag_names, "test")
     return digest, raw
 
 
