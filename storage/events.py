@@ -134,6 +134,19 @@ async def record(
     await conn.execute(_INSERT, _row(pending))
 
 
+async def record_each(
+    conn: Conn, actor: str, action: str, repository: str | None, each: Sequence[dict[str, Any]]
+) -> None:
+    """One event per item of `each` (its fields), in one statement: a gc sweep's blobs."""
+    if not each:
+        return
+    origin = ORIGIN.get()
+    request = origin.describe() if origin is not None else None
+    rows = [_row(Pending(actor, action, repository, f, request=request)) for f in each]
+    await _order_commits(conn)
+    await conn.execute(_INSERT, rows)
+
+
 async def record_batch(db: Database, batch: Sequence[Pending]) -> None:
     """Several events in one transaction (pulls, which are not changes of state)."""
     if not batch:

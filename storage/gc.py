@@ -32,6 +32,7 @@ It holds the write lock (SQLite) or the rows' locks (PostgreSQL) while it runs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -71,6 +72,7 @@ ACTOR = "gc"
 LEASE = "gc"  # the leases row: one collector at a time among all processes and replicas
 LEASE_SECONDS = 300.0  # renewed far more often while a run goes on
 RENEW_EVERY = 30.0
+DELETES_IN_FLIGHT = 16
 COLLECTED = Counter(
     "artifact_store_gc_collected", "What garbage collection removed, by kind", ["kind"]
 )
@@ -135,6 +137,13 @@ class Run:
     async def delete_object(self, key: str) -> None:
         if not self.policy.dry_run:
             await self.objects.delete(key)
+
+    async def delete_objects(self, keys: list[str]) -> None:
+        """DELETES_IN_FLIGHT at a time: each is a thread hop or an S3 round trip."""
+        for start in range(0, len(keys), DELETES_IN_FLIGHT):
+            await asyncio.gather(
+                *(self.delete_object(key) for key in keys[start : start + DELETES_IN_FLIGHT])
+            )
 
     @property
     def lock(self) -> dict[str, Any]:
@@ -454,23 +463,25 @@ async def _finish_sweeping(run: Run, candidates: list[str]) -> None:
                 .where(blobs.c.key.in_(candidates), blobs.c.sweeping.is_not(None))
             )
         ).all()
-    for row in rows:
-        await run.delete_object(layout.blob_key(row.key))
-        if run.policy.dry_run:
-            run.swept.add(row.key)
+    await run.delete_objects([layout.blob_key(row.key) for row in rows])
+    if run.policy.dry_run:
+        run.swept.update(row.key for row in rows)
     async with run.transaction() as conn:
         keys = [row.key for row in rows]
         await conn.execute(delete(digest_aliases).where(digest_aliases.c.blob_key.in_(keys)))
         await conn.execute(
             delete(blobs).where(blobs.c.key.in_(keys), blobs.c.sweeping.is_not(None))
         )
-        for row in rows:
-            digest = f"sha256:{row.hex}" if row.hex else f"blake3:{row.key}"
-            await events.record(
-                conn, ACTOR, "blob.collect", None, digest=digest, key=row.key, size=row.size
-            )
-            run.report.blobs.append(digest)
-            run.report.bytes += row.size
+        collected = [
+            {"digest": _digest(row.hex, row.key), "key": row.key, "size": row.size} for row in rows
+        ]
+        await events.record_each(conn, ACTOR, "blob.collect", None, collected)
+    run.report.blobs.extend(item["digest"] for item in collected)
+    run.report.bytes += sum(row.size for row in rows)
+
+
+def _digest(sha256_hex: str | None, key: str) -> str:
+    return f"sha256:{sha256_hex}" if sha256_hex else f"blake3:{key}"
 
 
 # Uploads -----------------------------------------------------------------------------

@@ -61,3 +61,23 @@ def test_conformance_suite(name: str, server: str, workers: int, tmp_path: Path)
         f"{outcome.summary_line()}\nreports in {outcome.report_dir}\n{outcome.failure_report(80)}"
     )
     assert outcome.passed > 0, outcome.summary_line()
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("name", suites.SUITE_NAMES)
+def test_conformance_with_the_collector_running(name: str, tmp_path: Path) -> None:
+    """gc every 2 seconds in the server (grace 60s, untagged manifests too) while the suite
+    pushes, mounts and deletes: nothing it relies on goes away under it."""
+    suite = suites.SUITES[name]
+    if suite.find_binary() is None:
+        pytest.skip(f"{suite.binary} is not built: run `make conformance-tools` (needs Go)")
+    collecting = ("--gc-interval", "2s", "--gc-grace", "60s", "--gc-delete-untagged")
+    live = start_server(tmp_path / "data", "--workers", "2", *collecting)
+    try:
+        outcome = suites.run_suite(suite, live.url)
+    finally:
+        stop_server(live)
+    assert outcome.failed == 0, f"{outcome.summary_line()}\n{outcome.failure_report(80)}"
+    assert outcome.passed > 0, outcome.summary_line()
+    log = (tmp_path / "data.log").read_text()
+    assert "gc: " in log, "the collector never ran"
