@@ -309,21 +309,28 @@ async def _delete_manifests(run: Run, condition: ColumnElement[bool]) -> None:
 async def _delete_manifest_batch(
     run: Run, conn: Conn, wanted: ColumnElement[bool], batch: list[tuple[int, str]]
 ) -> None:
-    """Re-check the candidates (locked now) in a statement of their own, then delete."""
+    """Re-check the candidates (locked now) in the statement that deletes their rows, one
+    statement (SQLite: begun outside the write lock, a separate check could be stale);
+    then their links, references and tags."""
     position = tuple_(manifests.c.repository_id, manifests.c.blob_key)
-    rows = await conn.execute(
-        select(
-            manifests.c.repository_id,
-            manifests.c.blob_key,
-            manifests.c.digest,
-            repositories.c.name,
+    removed = (
+        await conn.execute(
+            delete(manifests)
+            .where(wanted, position.in_(batch))
+            .returning(manifests.c.repository_id, manifests.c.blob_key, manifests.c.digest)
         )
-        .join(repositories, repositories.c.id == manifests.c.repository_id)
-        .where(wanted, position.in_(batch))
+    ).all()
+    if not removed:
+        return
+    ids = {row.repository_id for row in removed}
+    found = await conn.execute(
+        select(repositories.c.id, repositories.c.name).where(repositories.c.id.in_(ids))
     )
-    for row in rows.all():
-        await remove_manifest(conn, row, row.name, ACTOR, "manifest.collect")
-        run.report.manifests.append(f"{row.name}@{row.digest}")
+    names = {row.id: row.name for row in found}
+    for row in removed:
+        name = names[row.repository_id]
+        await remove_manifest(conn, row, name, ACTOR, "manifest.collect")
+        run.report.manifests.append(f"{name}@{row.digest}")
 
 
 # Links -------------------------------------------------------------------------------
