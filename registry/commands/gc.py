@@ -55,6 +55,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ConfigError as exc:
         print(f"artifact-store: {exc}", file=sys.stderr)
         return 2
+    if settings.read_only and not policy.dry_run:
+        print("artifact-store: read_only is set: gc would write; use --dry-run", file=sys.stderr)
+        return 2
     try:
         report = asyncio.run(_collect(settings, policy))
     except Unavailable as exc:
