@@ -145,11 +145,12 @@ class FilesystemObjectStore:
         """One directory at a time (a thread call each): memory follows the largest
         directory, not the store."""
         pending = [self.path(prefix)]
+        root = len(str(self.root)) + 1
         while pending:
             files, directories = await asyncio.to_thread(_scan, pending.pop())
             pending.extend(directories)
             for path, modified in files:
-                yield path.relative_to(self.root).as_posix(), modified
+                yield path[root:].replace(os.sep, "/"), modified
 
     @staticmethod
     def _put_bytes(path: Path, data: bytes) -> None:
@@ -258,9 +259,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _scan(directory: Path) -> tuple[list[tuple[Path, datetime]], list[Path]]:
-    """The files of one directory with their modification times, and its subdirectories."""
-    files: list[tuple[Path, datetime]] = []
+def _scan(directory: Path) -> tuple[list[tuple[str, datetime]], list[Path]]:
+    """The files of one directory (paths) with their modification times, and its
+    subdirectories."""
+    files: list[tuple[str, datetime]] = []
     directories: list[Path] = []
     try:
         entries = list(os.scandir(directory))
@@ -272,7 +274,7 @@ def _scan(directory: Path) -> tuple[list[tuple[Path, datetime]], list[Path]]:
                 directories.append(Path(entry.path))
             elif entry.is_file(follow_symlinks=False):
                 modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
-                files.append((Path(entry.path), modified))
+                files.append((entry.path, modified))
         except FileNotFoundError:
             continue  # deleted while we looked
     return files, directories

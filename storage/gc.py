@@ -104,6 +104,7 @@ class Report:
     marked: int = 0
     orphans: int = 0  # objects no row knew
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,7 +204,9 @@ async def collect_exclusively(
 
 async def _stages(run: Run) -> None:
     for stage in STAGES:
+        started = time.monotonic()
         await stage(run)
+        run.report.stage_seconds[stage.__name__] = round(time.monotonic() - started, 3)
 
 
 async def _summary(run: Run) -> None:

@@ -24,6 +24,7 @@ FIELDS = {
     "marked",
     "orphans",
     "seconds",
+    "stage_seconds",
 }
 
 
