@@ -165,6 +165,7 @@ def timed_gc(data_dir: Path, *args: str) -> dict[str, Any]:
         "links": report["links"],
         "marked": report["marked"],
         "bytes": report["bytes"],
+        "stage_seconds": report["stage_seconds"],
     }
 
 
