@@ -27,7 +27,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar"
 SHARED = b"the layer every image reuses " * 1000
-ROUNDS = 25
+ROUNDS = 40
 ATTEMPTS = 30  # a push that meets a collection is pushed again, as a client would
 RETRYABLE = {"UNAVAILABLE", "MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN", "BLOB_UPLOAD_UNKNOWN"}
 
@@ -51,7 +51,8 @@ def checked(response: httpx.Response, expected: int) -> None:
     raise AssertionError(f"{response.request.method} {response.request.url}: {response.text}")
 
 
-def push_image(client: httpx.Client, repo: str, tag: str) -> None:
+def push_image(client: httpx.Client, repo: str, tag: str) -> tuple[str, list[str]]:
+    """The manifest's digest and its blobs'."""
     config = json.dumps({"tag": tag}).encode()
     own = os.urandom(4096)
     for blob in (SHARED, config, own):
@@ -71,26 +72,40 @@ def push_image(client: httpx.Client, repo: str, tag: str) -> None:
         f"/v2/{repo}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST}
     )
     checked(response, 201)
+    return sha256(body), [sha256(blob) for blob in (config, SHARED, own)]
+
+
+def assert_whole(client: httpx.Client, repo: str, digests: list[str]) -> None:
+    """An accepted manifest's blobs: all there, all hashing right (nothing may sweep them)."""
+    for digest in digests:
+        blob = client.get(f"/v2/{repo}/blobs/{digest}")
+        assert blob.status_code == 200, f"{repo} lost {digest} under an accepted manifest"
+        assert sha256(blob.content) == digest
 
 
 def pusher(url: str, repo: str, retries: list[int], failures: list[str]) -> None:
+    """Push an image, check it, delete it (so the shared layer keeps becoming garbage);
+    the last one stays."""
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             for round_number in range(ROUNDS):
-                tag = f"t{round_number}"
-                for _ in range(ATTEMPTS):
-                    try:
-                        push_image(client, repo, tag)
-                        break
-                    except Retry:
-                        retries.append(1)
-                else:
-                    raise AssertionError(f"{repo}:{tag} never pushed in {ATTEMPTS} attempts")
-                if round_number % 3 == 2:  # drop every image but this one: garbage, shared too
-                    for old in range(round_number):
-                        client.delete(f"/v2/{repo}/manifests/t{old}")
+                manifest, digests = push_with_retries(client, repo, f"t{round_number}", retries)
+                assert_whole(client, repo, digests)
+                if round_number < ROUNDS - 1:
+                    client.delete(f"/v2/{repo}/manifests/{manifest}")
     except BaseException as exc:  # reported by the test
         failures.append(repr(exc))
+
+
+def push_with_retries(
+    client: httpx.Client, repo: str, tag: str, retries: list[int]
+) -> tuple[str, list[str]]:
+    for _ in range(ATTEMPTS):
+        try:
+            return push_image(client, repo, tag)
+        except Retry:
+            retries.append(1)
+    raise AssertionError(f"{repo}:{tag} never pushed in {ATTEMPTS} attempts")
 
 
 def collector(env: dict[str, str], stop: threading.Event, runs: list[int], log: Path) -> None:
