@@ -266,3 +266,22 @@ async def test_the_event_log_says_what_was_collected(storage: Storage) -> None:
     assert collected == set(report.blobs)
     summary = [e for e in logged if e["action"] == "gc.run"]
     assert summary[-1]["blobs"] == len(report.blobs) and summary[-1]["actor"] == "gc"
+
+
+async def test_a_push_that_died_mid_stream_leaves_nothing_after_the_reaper(
+    storage: Storage,
+) -> None:
+    """A whole-blob push whose process died: its data (on S3 an unfinished multipart upload
+    with a part sent) goes with its session."""
+    upload = await storage.uploads.start(REPO)
+    writer = await storage.objects.open_writer(layout.upload_key(upload.id))
+    await writer.write(os.urandom(6 * 1024 * 1024))  # past S3's part minimum: a part is sent
+    await age(storage, 7200)
+
+    report = await collect(storage, gc.Policy(upload_max_age=3600))
+
+    assert report.uploads == 1
+    assert [key async for key in storage.objects.list(layout.UPLOADS)] == []
+    if getattr(storage.objects, "client", None) is not None:
+        assert await unfinished_uploads(storage.objects) == []  # type: ignore[arg-type]
+    await writer.abort()  # what the dead process never did: nothing left for it to drop
