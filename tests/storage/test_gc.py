@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from manifests.digest import Digest
@@ -256,11 +257,18 @@ def _dates(storage: Storage) -> bool:
     return dated(storage.objects) is not None
 
 
-async def test_the_event_log_says_what_was_collected(storage: Storage) -> None:
+def collected_total(kind: str) -> float:
+    found = REGISTRY.get_sample_value("artifact_store_gc_collected_total", {"kind": kind})
+    return found or 0.0
+
+
+async def test_the_event_log_and_the_metrics_say_what_was_collected(storage: Storage) -> None:
     doomed, _ = await push_image(storage, [b"only mine"], None)
     await storage.manifests.delete(REPO, doomed, "test")
+    before = collected_total("blob")
     report = await collect(storage)
 
+    assert collected_total("blob") - before == len(report.blobs) == 3
     logged = [event.fields() for event in await events.after(storage.db, 0, 1000)]
     collected = {e["digest"] for e in logged if e["action"] == "blob.collect"}
     assert collected == set(report.blobs)
