@@ -185,7 +185,7 @@ async def collect_exclusively(
     lease is kept that many seconds after the run (a server's interval), else released."""
     leases = Leases(db)
     seconds = max(LEASE_SECONDS, hold)
-    if not await leases.claim(LEASE, owner, seconds):
+    if not await leases.claim_from_dead(LEASE, owner, seconds):
         return None
     renewed = time.monotonic()
 

@@ -4,10 +4,12 @@ a gc killed mid-run and run again, and read-only mode."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -127,20 +129,21 @@ def test_the_server_collects_every_gc_interval(tmp_path: Path) -> None:
         stop_server(server)
 
 
-def test_gc_killed_mid_run_then_run_again_leaves_nothing_half_deleted(
+def test_gc_killed_mid_sweep_then_run_again_leaves_nothing_half_deleted(
     server: LiveServer,
 ) -> None:
     assert server.data_dir is not None
-    unlinked = [push_blob(server.url, os.urandom(64)) for _ in range(300)]
+    unlinked = [push_blob(server.url, os.urandom(64)) for _ in range(600)]
     kept, kept_blobs = push_image(server.url, [b"kept layer"], "kept")
     process = subprocess.Popen(
         [executable(), "gc", "--data-dir", str(server.data_dir), "--grace", "0s"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(1.5)  # somewhere in the run, or after it: the outcome must not depend on it
+    caught = wait_for_sweeping(server.data_dir / "metadata.db", process)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert caught, "gc finished before it could be killed mid-sweep"
 
     gc(server.data_dir, "--grace", "0s")
 
@@ -149,6 +152,21 @@ def test_gc_killed_mid_run_then_run_again_leaves_nothing_half_deleted(
         assert httpx.head(f"{server.url}/v2/{REPO}/blobs/{digest}").status_code == 404
     for digest in [kept, *kept_blobs]:
         assert httpx.head(f"{server.url}/v2/{REPO}/blobs/{digest}").status_code == 200
+
+
+def wait_for_sweeping(database: Path, process: subprocess.Popen[bytes]) -> bool:
+    """Until the run has committed `sweeping` on some blobs (their bytes going, rows not
+    yet): True; False if it ended first."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        while process.poll() is None:
+            with contextlib.suppress(sqlite3.OperationalError):  # busy, or no column yet
+                if db.execute(SWEEPING).fetchone()[0]:
+                    return True
+            time.sleep(0.002)
+    return False
+
+
+SWEEPING = "SELECT count(*) FROM blobs WHERE sweeping IS NOT NULL"
 
 
 def test_read_only_refuses_writes_and_serves_reads(tmp_path: Path) -> None:
