@@ -39,9 +39,10 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def push_blob(url: str, data: bytes, repo: str = REPO) -> str:
+def push_blob(url: str, data: bytes, repo: str = REPO, client: httpx.Client | None = None) -> str:
     digest = sha256(data)
-    response = httpx.post(f"{url}/v2/{repo}/blobs/uploads/?digest={digest}", content=data)
+    post = (client or httpx).post
+    response = post(f"{url}/v2/{repo}/blobs/uploads/?digest={digest}", content=data)
     assert response.status_code == 201, response.text
     return digest
 
@@ -133,7 +134,8 @@ def test_gc_killed_mid_sweep_then_run_again_leaves_nothing_half_deleted(
     server: LiveServer,
 ) -> None:
     assert server.data_dir is not None
-    unlinked = [push_blob(server.url, os.urandom(64)) for _ in range(600)]
+    with httpx.Client() as client:  # one connection: 600 pushes
+        unlinked = [push_blob(server.url, os.urandom(64), client=client) for _ in range(600)]
     kept, kept_blobs = push_image(server.url, [b"kept layer"], "kept")
     process = subprocess.Popen(
         [executable(), "gc", "--data-dir", str(server.data_dir), "--grace", "0s"],
