@@ -113,6 +113,7 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
     (storage_errors.NameUnknown, "NAME_UNKNOWN", 404),
     (storage_errors.Unavailable, "UNAVAILABLE", 503),
+    (storage_errors.BlobSwept, "UNAVAILABLE", 503),  # gc is deleting it: push it again
     (InvalidDigest, "DIGEST_INVALID", 400),
     (ManifestInvalid, "MANIFEST_INVALID", 400),
     (NameInvalid, "NAME_INVALID", 400),
@@ -256,6 +257,8 @@ def _extra_headers(exc: Exception) -> dict[str, str]:
         return {"WWW-Authenticate": exc.challenge}
     if isinstance(exc, TooManyFailures):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, storage_errors.BlobSwept):
+        return {"Retry-After": "1"}  # the sweep of one batch is over within a second or so
     return {}
 
 
