@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(BIN):$(TOOLS_DIR)/bin:$(PATH)
 
 .PHONY: run test test-auth test-fast conformance conformance-tools clients lint venv clean bench bench-tools
 .PHONY: bench-smoke-tools
-.PHONY: scaleout-tools s3-tools test-scaleout
+.PHONY: scaleout-tools s3-tools test-scaleout browser
 
 venv: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/artifact-store serve
 
-test: venv conformance-tools clients bench-smoke-tools scaleout-tools lint
+test: venv conformance-tools clients bench-smoke-tools scaleout-tools browser lint
 	$(BIN)/python -m pytest -q
 
 # Authentication, authorization and TLS: unit, HTTP matrix, real clients, both conformance suites.
@@ -39,6 +39,10 @@ conformance: venv conformance-tools
 
 clients:
 	bash scripts/setup-clients.sh
+
+# Debian's chromium, which tests/ui drive with Playwright (installed with the venv).
+browser:
+	bash scripts/setup-browser.sh
 
 # The servers the scale-out tests start on 127.0.0.1: PostgreSQL, nginx, buildah (Debian), SeaweedFS.
 scaleout-tools: s3-tools

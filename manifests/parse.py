@@ -22,6 +22,9 @@ from manifests.mediatypes import (
 )
 
 MAX_SIZE = 2**63 - 1  # descriptor sizes are int64 in the image-spec
+# Descriptors in one list (layers, manifests): far past any image (overlay stacks at most
+# 128 layers) and any index, short of what makes one push hold the metadata writer long.
+MAX_DESCRIPTORS = 10_000
 
 
 class ManifestInvalid(ValueError):
@@ -200,6 +203,8 @@ def _forbid(doc: Mapping[str, object], keys: tuple[str, ...], media_type: str) -
 def _descriptors(value: object, where: str) -> tuple[Descriptor, ...]:
     if not isinstance(value, list):
         raise ManifestInvalid(f"{where} must be a list")
+    if len(value) > MAX_DESCRIPTORS:
+        raise ManifestInvalid(f"{where} has more than {MAX_DESCRIPTORS} descriptors")
     return tuple(_descriptor(item, f"{where}[{i}]") for i, item in enumerate(value))
 
 

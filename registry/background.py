@@ -1,7 +1,8 @@
 """What a serving process runs beside its requests, from startup to shutdown: webhook
-deliveries, the storage usage gauges, the batched pull events, garbage collection
-every gc_interval (one process of all at a time, by the gc lease), and (with several
-processes) the saving of its request counts for the metrics collectors."""
+deliveries, the storage usage gauges, the batched pull events, the removal of upload
+data no session owns, garbage collection every gc_interval (one process of all at a
+time, by the gc lease), and (with several processes) the saving of its request counts
+for the metrics collectors."""
 
 from __future__ import annotations
 
@@ -20,11 +21,17 @@ from registry.notifications.service import Notifications
 from registry.notifications.sinks import Sink
 from registry.pulls import PullRecorder
 from storage import gc
-from storage.errors import Unavailable
+from storage.errors import StorageError, Unavailable
 from storage.leases import owner_name
 from storage.store import Storage
+from storage.uploads import UploadSessions
 
-log = logging.getLogger("artifact_store.gc")
+log = logging.getLogger("artifact-store.background")
+# Upload data with no session row is removed once it has been so for this long: a
+# monolithic push in flight in another process has that long to finish.
+STRAY_GRACE = 3600.0
+
+gc_log = logging.getLogger("artifact_store.gc")
 
 
 @contextlib.asynccontextmanager
@@ -35,7 +42,8 @@ async def running(
     if notifications is not None:
         await notifications.start()
     jobs: list[Coroutine[Any, Any, None]] = [
-        refresh_every(storage.db, settings.metrics_usage_interval)
+        refresh_every(storage.db, settings.metrics_usage_interval),
+        remove_strays_every(storage.uploads),
     ]
     if settings.gc_interval > 0 and not settings.read_only:
         jobs.append(collect_every(settings, storage))
@@ -77,8 +85,20 @@ async def collect_every(settings: Settings, storage: Storage) -> None:
                 storage.db, storage.objects, policy, owner, hold=settings.gc_interval
             )
         except Unavailable as exc:
-            log.warning("gc stopped: %s; next run in %ss", exc.detail, settings.gc_interval)
+            gc_log.warning("gc stopped: %s; next run in %ss", exc.detail, settings.gc_interval)
             continue
         if report is not None:
             counts = {"blobs": len(report.blobs), "manifests": len(report.manifests)}
-            log.info("gc: %s", report.as_json() | counts)
+            gc_log.info("gc: %s", report.as_json() | counts)
+
+
+async def remove_strays_every(uploads: UploadSessions, seconds: float = STRAY_GRACE) -> None:
+    """Data under uploads/ that no session row owns (a request killed mid-push) is
+    removed once it has stayed so for `seconds`."""
+    seen: set[str] = set()
+    while True:
+        try:
+            seen = await uploads.remove_strays(seen)
+        except (StorageError, OSError) as exc:
+            log.warning("upload data with no session not checked: %s", exc)
+        await asyncio.sleep(seconds)

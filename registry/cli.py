@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, check, events, gc, migrate, serve
+from registry.commands import Command, check, events, gc, migrate, retention, serve, usage
 from registry.preflight import CONFIGURATION, StartupError
 from registry.version import package_version
 
@@ -20,6 +20,8 @@ COMMANDS: list[Command] = [
     migrate.COMMAND,
     events.COMMAND,
     gc.COMMAND,
+    usage.COMMAND,
+    retention.COMMAND,
 ]
 
 INTERRUPTED = 130  # the shell's status for a command ended by SIGINT

@@ -69,6 +69,7 @@ class Spec:
     duration: bool = False  # seconds, written 30s, 90m, 24h or 7d
     table: bool = False  # a TOML table or array of tables: no variable, no flag
     secret: bool = False  # masked wherever the effective configuration is shown
+    secret_keys: tuple[str, ...] = ()  # keys of a table's entries masked the same way
 
 
 def setting(default: Any, help: str, **spec: Any) -> Any:
@@ -125,8 +126,56 @@ class Settings:
         "timeout, backoff, backoff_max, format); see docs/operations.md",
         table=True,
     )
+    body_timeout: float = setting(
+        60.0,
+        "longest wait for the next bytes of a request body before answering 408 and closing"
+        " the connection (60s)",
+        duration=True,
+    )
+    max_requests: int = setting(
+        1000,
+        "requests one process serves at a time; more are refused at once with 503 and"
+        " Retry-After (default 1000)",
+        minimum=1,
+    )
+    max_upload_sessions: int = setting(
+        1000,
+        "open upload sessions per repository; a POST past it is refused with 429"
+        " (default 1000; 0: no limit)",
+        minimum=0,
+    )
+    zero_copy_pulls: bool = setting(
+        True,
+        "on granian, send whole filesystem blobs as files (fast; ~300 KiB per slow reader);"
+        " false streams them in 16 KiB chunks (~110 KiB per slow reader) (default true)",
+    )
+    upstream: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: registries to cache (prefix, url, namespaces, username,"
+        " password, username_env, password_env, ttl, timeout, default); see docs/proxy.md",
+        table=True,
+        secret_keys=("password",),
+    )
     pull_events: bool = setting(
         False, "record manifest and blob pulls in the event log, in batches (default false)"
+    )
+    immutable_tags: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: tags no push may move and no delete may remove"
+        " (repositories, tags); see docs/policy.md",
+        table=True,
+    )
+    quota: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: bytes a repository or namespace may hold"
+        " (repositories, max_bytes); see docs/policy.md",
+        table=True,
+    )
+    retention: tuple[dict[str, Any], ...] = setting(
+        (),
+        "TOML array of tables only: which tags retention keeps (repositories, keep_tags,"
+        " keep_most_recent, pushed_within, delete_untagged); see docs/policy.md",
+        table=True,
     )
     tls_cert: Path | None = setting(
         None, "PEM certificate (chain) to serve HTTPS with; needs tls_key"
@@ -180,6 +229,12 @@ class Settings:
         10, "failed logins per client address before 429; 0: no limit (10)"
     )
     auth_failure_window: int = setting(300, "seconds over which failed logins count (default 300)")
+    ui: bool = setting(True, "serve the read-only web UI at /ui/ (default true)")
+    ui_session_ttl: float = setting(
+        8 * 3600.0,
+        "how long a web UI sign-in lasts in token mode, as an HttpOnly cookie (8h)",
+        duration=True,
+    )
     storage: str = setting(
         "filesystem",
         "where blob bytes live: filesystem (the data dir) or s3 (default filesystem)",
@@ -380,6 +435,8 @@ def _build(values: dict[str, Any]) -> Settings:
     if settings.metrics_usage_interval < 1:
         raise ConfigError("metrics_usage_interval must be at least 1s; set it to 1s or more")
     _check_notifications(settings)
+    _check_policy(settings)
+    _check_upstreams(settings)
     _check_auth(settings)
     _check_urls(settings)
     if settings.storage == "s3" and not settings.s3_bucket:
@@ -417,6 +474,18 @@ def _check_notifications(settings: Settings) -> None:
     from registry.notifications.sinks import parse_sinks  # which takes ConfigError from here
 
     parse_sinks(settings.notifications)
+
+
+def _check_policy(settings: Settings) -> None:
+    from registry.policy_rules import storage_policy  # which takes ConfigError from here
+
+    storage_policy(settings)
+
+
+def _check_upstreams(settings: Settings) -> None:
+    from registry.proxy.upstreams import parse_upstreams  # which takes ConfigError from here
+
+    parse_upstreams(settings.upstream)
 
 
 def _check_auth(settings: Settings) -> None:
@@ -528,11 +597,17 @@ def masked(spec: Spec, value: Any) -> Any:
         return value
     if spec.secret:
         return MASK
+    if spec.secret_keys and isinstance(value, tuple):
+        return tuple(_masked_keys(entry, spec.secret_keys) for entry in value)
     if spec.duration:
         return duration_text(value)
     if isinstance(value, bool | int | float | dict | tuple):
         return value
     return _url_without_password(str(value))
+
+
+def _masked_keys(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: MASK if key in keys else value for key, value in entry.items()}
 
 
 def duration_text(seconds: float) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import math
 from typing import Any
 
@@ -38,7 +40,10 @@ MESSAGES: dict[str, str] = {
     "TOOMANYREQUESTS": "too many requests",
     "RANGE_INVALID": "requested range not satisfiable",
     "UNAVAILABLE": "service unavailable",
+    "INSUFFICIENT_STORAGE": "no space left to store the content",
 }
+
+log = logging.getLogger("artifact-store.errors")
 
 
 class RequestError(Exception):
@@ -97,6 +102,22 @@ class TooManyFailures(RequestError):
         self.retry_after = retry_after
 
 
+class BodyTimeout(RequestError):
+    """The client sent no byte of the request body for `body_timeout` seconds."""
+
+
+class TooManyRequests(RequestError):
+    """This process already serves `max_requests` requests."""
+
+
+class UpstreamUnavailable(RequestError):
+    """The upstream of a cached repository did not answer, or not as a registry should."""
+
+
+class CacheReadOnly(RequestError):
+    """A push into a repository that caches an upstream."""
+
+
 class TokenRequestInvalid(RequestError):
     """A token request the token endpoint cannot serve (grant type, service, parameters)."""
 
@@ -108,12 +129,15 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.BlobUploadInvalid, "BLOB_UPLOAD_INVALID", 400),
     (storage_errors.BlobUploadUnknown, "BLOB_UPLOAD_UNKNOWN", 404),
     (storage_errors.BlobUnknown, "BLOB_UNKNOWN", 404),
+    (storage_errors.BlobIsManifest, "UNSUPPORTED", 405),
     (storage_errors.DigestMismatch, "DIGEST_INVALID", 400),
     (storage_errors.ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 400),
     (storage_errors.ManifestUnknown, "MANIFEST_UNKNOWN", 404),
     (storage_errors.NameUnknown, "NAME_UNKNOWN", 404),
+    (storage_errors.PolicyDenied, "DENIED", 403),
     (storage_errors.Unavailable, "UNAVAILABLE", 503),
     (storage_errors.BlobSwept, "UNAVAILABLE", 503),  # gc is deleting it: push it again
+    (storage_errors.TooManyUploads, "TOOMANYREQUESTS", 429),
     (InvalidDigest, "DIGEST_INVALID", 400),
     (ManifestInvalid, "MANIFEST_INVALID", 400),
     (NameInvalid, "NAME_INVALID", 400),
@@ -127,8 +151,22 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (Denied, "DENIED", 403),
     (TooManyFailures, "TOOMANYREQUESTS", 429),
     (TokenRequestInvalid, "UNSUPPORTED", 400),
+    (BodyTimeout, "BLOB_UPLOAD_INVALID", 408),
+    (TooManyRequests, "UNAVAILABLE", 503),
+    (UpstreamUnavailable, "UNAVAILABLE", 503),
+    (CacheReadOnly, "DENIED", 403),
     (ClientDisconnect, "BLOB_UPLOAD_INVALID", 400),
 ]
+
+
+# An OSError for an exhausted resource → (OCI code, HTTP status); any other OSError is a fault.
+EXHAUSTED: dict[int, tuple[str, int]] = {
+    errno.ENOSPC: ("INSUFFICIENT_STORAGE", 507),
+    errno.EDQUOT: ("INSUFFICIENT_STORAGE", 507),
+    errno.EMFILE: ("UNAVAILABLE", 503),
+    errno.ENFILE: ("UNAVAILABLE", 503),
+    errno.ENOMEM: ("UNAVAILABLE", 503),
+}
 
 
 DRAIN_LIMIT = 256 * 1024
@@ -137,8 +175,9 @@ DRAIN_LIMIT = 256 * 1024
 BODY_DONE = "artifact_store.body_done"
 
 
-def error_body(code: str, detail: object = None) -> dict[str, Any]:
-    return {"errors": [{"code": code, "message": MESSAGES[code], "detail": detail}]}
+def error_body(code: str, detail: object = None, message: str | None = None) -> dict[str, Any]:
+    """The OCI error document; `message` says more than the code's own (which rule refused)."""
+    return {"errors": [{"code": code, "message": message or MESSAGES[code], "detail": detail}]}
 
 
 _BY_CLASS = {kind: (code, status) for kind, code, status in ERRORS}
@@ -154,14 +193,19 @@ def lookup(exc: Exception) -> tuple[str, int]:
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
+    drained = await _drained(request)
+    return error_response(exc, request.method, {} if drained else {"Connection": "close"})
+
+
+def error_response(exc: Exception, method: str, headers: dict[str, str]) -> Response:
+    """The OCI answer to a mapped exception (no body for HEAD)."""
     code, status = lookup(exc)
     detail = exc.detail if hasattr(exc, "detail") else (str(exc) or None)
-    headers = _extra_headers(exc)
-    if not await _drained(request):
-        headers["Connection"] = "close"
-    if request.method == "HEAD":
+    headers = {**_extra_headers(exc), **headers}
+    if method == "HEAD":
         return Response(status_code=status, headers=headers)
-    return JSONResponse(error_body(code, detail), status_code=status, headers=headers)
+    message = exc.message if isinstance(exc, storage_errors.PolicyDenied) else None
+    return JSONResponse(error_body(code, detail, message), status_code=status, headers=headers)
 
 
 async def _drained(request: Request) -> bool:
@@ -185,7 +229,7 @@ async def _drained(request: Request) -> bool:
             size += len(message.get("body", b""))
             if message["type"] == "http.disconnect" or size > limit:
                 return False
-    except ClientDisconnect:
+    except (ClientDisconnect, BodyTimeout):
         return False
     return True
 
@@ -248,6 +292,22 @@ async def handle_http(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(code, exc.detail), status_code=exc.status_code, headers=headers)
 
 
+async def handle_exhausted(request: Request, exc: Exception) -> Response:
+    """A full disk or no descriptor left: the OCI body names the cause; other OSErrors
+    stay faults (500, logged with their trace by the server)."""
+    assert isinstance(exc, OSError)
+    found = EXHAUSTED.get(exc.errno or 0)
+    if found is None:
+        raise exc
+    code, status = found
+    cause = exc.strerror or errno.errorcode.get(exc.errno or 0, "")
+    log.error("%s %s: %s", request.method, request.url.path, cause)
+    headers = {"Connection": "close", "Retry-After": "10"}
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(error_body(code, {"cause": cause}), status_code=status, headers=headers)
+
+
 def _extra_headers(exc: Exception) -> dict[str, str]:
     if isinstance(exc, storage_errors.RangeInvalid):
         return {"Range": f"0-{max(exc.offset - 1, 0)}"}
@@ -259,10 +319,13 @@ def _extra_headers(exc: Exception) -> dict[str, str]:
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, storage_errors.BlobSwept):
         return {"Retry-After": "1"}  # the sweep of one batch is over within a second or so
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": "1", "Connection": "close"}
     return {}
 
 
 def exception_handlers() -> dict[Any, Any]:
     handlers: dict[Any, Any] = {kind: handle_error for kind, _, _ in ERRORS}
     handlers[HTTPException] = handle_http
+    handlers[OSError] = handle_exhausted
     return handlers

@@ -15,8 +15,13 @@ from registry.errors import RangeNotSatisfiable, SizeInvalid, UploadRangeInvalid
 from registry.names import check_name
 from storage.store import Storage
 
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Far longer than any count a request needs; short enough that int() is cheap (and
+# below the 4300 digits past which int() raises).
+MAX_DIGITS = 64
+# re.ASCII: \d is 0-9 only, never another script's digit that int() would then refuse.
+_NUMBER = rf"(\d{{1,{MAX_DIGITS}}})"
+_CONTENT_RANGE = re.compile(rf"^(?:bytes[ =])?{_NUMBER}-{_NUMBER}(?:/(?:\d+|\*))?$", re.ASCII)
+_RANGE = re.compile(rf"^bytes={_NUMBER}?-{_NUMBER}?$", re.ASCII)
 
 
 def storage(request: Request) -> Storage:
@@ -47,9 +52,18 @@ def content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    length = ascii_int(value)
+    if length is None:
         raise SizeInvalid({"content-length": value})
-    return int(value)
+    return length
+
+
+def ascii_int(text: str) -> int | None:
+    """The number `text` spells in at most MAX_DIGITS ASCII digits; None for anything else
+    (str.isdigit accepts "²" and other scripts' digits, which int() refuses or reads)."""
+    if not text or len(text) > MAX_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def has_body(request: Request) -> bool:
@@ -85,7 +99,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None  # multiple or unknown ranges: ignore the header, as RFC 9110 allows
     if not match[1]:
         suffix = int(match[2])
-        if suffix == 0:
+        if suffix == 0 or size == 0:  # no byte to send: "bytes 0--1/0" is no range
             raise RangeNotSatisfiable(size)
         return max(size - suffix, 0), size
     start = int(match[1])

@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.auth.access import SCOPE_KEY
-from registry.errors import BODY_DONE, draining_send, may_have_body
+from registry.errors import BODY_DONE, BodyTimeout, draining_send, may_have_body
 from registry.metrics.requests import TALLY
 from registry.pulls import PullRecorder
 from storage.events import ORIGIN
@@ -76,14 +76,15 @@ class Exchange:
         self.sent = 0
         self.headers: Sequence[tuple[bytes, bytes]] = ()
 
-    def tracking(self, receive: Receive) -> Receive:
+    def tracking(self, receive: Receive, body_timeout: float | None = None) -> Receive:
         """A receive that counts the body's bytes and marks the scope once the body has
         been read to its end (errors.BODY_DONE: an early error answer drains the rest).
 
         It is safe to cancel: a wait cancelled (a cancelled upload's body, storage/intake.py)
         leaves the server's receive running, and the next call takes its message. granian's
         receive drops the message it was fetching when cancelled, and the body is then cut
-        short or never ends."""
+        short or never ends. A body that sends nothing for `body_timeout` seconds raises
+        BodyTimeout (a client trickling bytes must not hold its connection for ever)."""
         scope = self.scope
         scope[BODY_DONE] = not may_have_body(scope)
         pending: asyncio.Future[Message] | None = None
@@ -92,7 +93,11 @@ class Exchange:
             nonlocal pending
             if pending is None:
                 pending = asyncio.ensure_future(receive())
-            message = await asyncio.shield(pending)
+            try:
+                message = await self._within(asyncio.shield(pending), body_timeout)
+            except BodyTimeout:
+                pending.cancel()  # the body is given up: the server may drop it and close
+                raise
             pending = None
             self.received += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
@@ -100,6 +105,14 @@ class Exchange:
             return message
 
         return tracked
+
+    async def _within(self, waiting: Awaitable[Message], seconds: float | None) -> Message:
+        if seconds is None or self.scope[BODY_DONE]:
+            return await waiting
+        try:
+            return await asyncio.wait_for(waiting, seconds)
+        except TimeoutError:
+            raise BodyTimeout({"idle_seconds": seconds}) from None
 
     def observing(self, send: Send) -> Send:
         """A send that notes status, headers and bytes, and adds the API version and
@@ -142,11 +155,16 @@ class Exchange:
 
 class RequestObserver:
     def __init__(
-        self, app: ASGIApp, routes: Sequence[BaseRoute], pulls: PullRecorder | None = None
+        self,
+        app: ASGIApp,
+        routes: Sequence[BaseRoute],
+        pulls: PullRecorder | None = None,
+        body_timeout: float | None = None,
     ) -> None:
         self.app = app
         self.routes = routes
         self.pulls = pulls
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,7 +173,7 @@ class RequestObserver:
         exchange = Exchange(scope, request_id(scope))
         origin = ORIGIN.set(exchange)  # also how log records find the request id (logs.py)
         try:
-            tracked = exchange.tracking(receive)
+            tracked = exchange.tracking(receive, self.body_timeout)
             # the end of an answer given before the body was read cannot stall behind it
             await self.app(scope, tracked, draining_send(scope, tracked, exchange.observing(send)))
         finally:

@@ -15,27 +15,32 @@ through `open`: a redirect to the object store, or its bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete
 
 from manifests.digest import Digest
-from storage import events, layout
+from storage import events, layout, quota
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
-from storage.errors import BlobSwept, BlobUnknown, BlobUploadUnknown
-from storage.objects import ObjectStore, local_files, opened, redirect_url
+from storage.errors import BlobIsManifest, BlobSwept, BlobUnknown, BlobUploadUnknown
+from storage.objects import SEND_CHUNK, ObjectStore, local_files, opened, redirect_url
+from storage.policy import NO_POLICY, StoragePolicy
 from storage.repositories import (
     ensure_repository,
     link_blob,
     record_blob,
     repository_id,
     resolve_in_repository,
+    resolve_key,
 )
-from storage.schema import repository_blobs, uploads
+from storage.schema import manifests, repository_blobs, uploads
 
+log = logging.getLogger("artifact-store.storage")
 _CLOSE_UPLOAD = delete(uploads).where(uploads.c.id == bindparam("id"))
 
 
@@ -77,11 +82,16 @@ BlobContent = BlobRedirect | BlobStream | BlobFile
 
 class BlobStore:
     def __init__(
-        self, db: Database, objects: ObjectStore, caches: RepositoryCaches | None = None
+        self,
+        db: Database,
+        objects: ObjectStore,
+        caches: RepositoryCaches | None = None,
+        policy: StoragePolicy = NO_POLICY,
     ) -> None:
         self.db = db
         self.objects = objects
         self.caches = caches or RepositoryCaches(lookups=db.is_sqlite)
+        self.policy = policy  # its quotas are checked wherever a blob is linked
         self._local = local_files(objects)  # checked once: a protocol isinstance is slow
 
     async def resolve(self, repository: str, digest: Digest) -> Blob:
@@ -111,11 +121,18 @@ class BlobStore:
             return BlobRedirect(url)
         whole = start == 0 and end in (None, blob.size)
         path = self._local.local_path(key) if as_file and whole and self._local else None
-        if path is not None:
-            await asyncio.to_thread(os.stat, path)
-            return BlobFile(path, blob.size)
-        chunks = await opened(self.objects.read(key, start, end))
+        with _lost_bytes(blob):
+            if path is not None:
+                await asyncio.to_thread(os.stat, path)
+                return BlobFile(path, blob.size)
+            chunks = await opened(self.objects.read(key, start, end, SEND_CHUNK))
         return BlobStream(chunks, start, blob.size if end is None else end, blob.size)
+
+    async def check_stored(self, blob: Blob) -> None:
+        """BlobUnknown when the blob's bytes are gone from the object store, as `open` says."""
+        if await self.objects.stat(layout.blob_key(blob.key)) is None:
+            with _lost_bytes(blob):
+                raise FileNotFoundError(layout.blob_key(blob.key))
 
     def read(self, blob: Blob, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the blob, in chunks; a missing object fails on the first."""
@@ -138,7 +155,7 @@ class BlobStore:
         """Make durable bytes readable from the repository, in the caller's write transaction:
         the repository row (first, as every writer does: one lock order, no deadlocks), the
         blob and its aliases, the link. Returns the repository's id. The caller records the
-        event that says why."""
+        event that says why, and has checked the quotas (`check_quotas`) before."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
         key, new = await record_blob(self.db, conn, digests, size)
         if new and await self.objects.stat(layout.blob_key(key)) is None:
@@ -156,8 +173,10 @@ class BlobStore:
         closing: str | None = None,
     ) -> None:
         """Move verified bytes into place, then make them visible to the repository; the
-        upload session `closing` ends in the same transaction."""
+        upload session `closing` ends in the same transaction. A push over a quota is
+        refused before its bytes move."""
         key = digests["blake3"].hex
+        await self.check_quotas(repository, key, size)
         await self.objects.publish(source_key, layout.blob_key(key))
         async with self.db.write() as conn:
             if closing is not None:
@@ -176,6 +195,10 @@ class BlobStore:
 
     async def mount(self, target: str, source: str, digest: Digest, actor: str) -> bool:
         """Link a blob the source repository can read into the target; False if it cannot."""
+        async with self.db.read() as conn:
+            readable = await resolve_in_repository(conn, source, digest)
+        if readable is not None:
+            await self.check_quotas(target, *readable)
         async with self.db.write() as conn:
             found = await resolve_in_repository(conn, source, digest)
             if found is None:
@@ -194,6 +217,44 @@ class BlobStore:
             )
         return True
 
+    async def check_quotas(self, repository: str, key: str, size: int) -> None:
+        """Raise QuotaExceeded if linking the blob into the repository would take a quota
+        over, as the committed links stand now. Counting a quota reads every link of its
+        repositories: done in a read, not in the write transaction, which on SQLite would
+        hold every other writer back meanwhile. So pushes in flight between this check and
+        their commit may together overshoot a limit by their own bytes."""
+        quotas = self.policy.quotas_of(repository)
+        if quotas:
+            async with self.db.read() as conn:
+                await quota.check(conn, quotas, key, size)
+
+    async def stored_anywhere(self, digest: Digest) -> bool:
+        """Whether any repository holds the digest's bytes. Not for answering clients (that
+        would leak existence across repositories): for a caller that learned elsewhere that
+        the repository may have them (the pull-through cache, from its upstream)."""
+        async with self.db.read() as conn:
+            return await resolve_key(conn, digest) is not None
+
+    async def adopt(self, repository: str, digest: Digest, actor: str) -> Blob | None:
+        """Link bytes already stored to the repository without receiving them again (see
+        `stored_anywhere`); None when they are not stored after all."""
+        async with self.db.write() as conn:
+            found = await resolve_key(conn, digest)
+            if found is None:
+                return None
+            repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
+            await link_blob(self.db, conn, repo_id, found[0])
+            await events.record(
+                conn,
+                actor,
+                "blob.push",
+                repository,
+                digest=str(digest),
+                size=found[1],
+                key=found[0],
+            )
+        return Blob(*found)
+
     async def unlink(self, repository: str, digest: Digest, actor: str) -> None:
         """Take the blob away from the repository; its bytes stay for other links (GC)."""
         async with self.db.write() as conn:
@@ -201,6 +262,8 @@ class BlobStore:
             repo_id = await repository_id(conn, repository)
             if found is None or repo_id is None:
                 raise BlobUnknown({"digest": str(digest)})
+            if await _is_manifest(conn, repo_id, found[0]):
+                raise BlobIsManifest({"digest": str(digest)})
             await conn.execute(
                 delete(repository_blobs).where(
                     repository_blobs.c.repository_id == repo_id,
@@ -211,6 +274,24 @@ class BlobStore:
                 conn, actor, "blob.delete", repository, digest=str(digest), key=found[0]
             )
         self.caches.changed(repository)
+
+
+async def _is_manifest(conn: Conn, repo_id: int, key: str) -> bool:
+    query = manifests.select().where(
+        manifests.c.repository_id == repo_id, manifests.c.blob_key == key
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+@contextlib.contextmanager
+def _lost_bytes(blob: Blob) -> Iterator[None]:
+    """A blob whose row stands but whose bytes are gone is answered as unknown, and logged
+    as the fault it is (the integrity scrub finds and heals these)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        log.error("blob %s is recorded but its bytes are missing: %s", blob.key, exc)
+        raise BlobUnknown({"key": blob.key, "missing": True}) from exc
 
 
 async def _close_session(conn: Conn, upload_id: str) -> None:

@@ -2,6 +2,7 @@
 
 StorageError
 ├── BlobUnknown            the digest is not readable from the repository
+├── BlobIsManifest         a blob DELETE names a manifest of the repository
 ├── BlobUploadUnknown      no such upload session in the repository
 ├── BlobUploadInvalid      a bad range, a short body, stored chunks missing
 │   └── RangeInvalid       a chunk that does not start where the session ends
@@ -9,6 +10,9 @@ StorageError
 ├── ManifestUnknown        no manifest by that tag or digest in the repository
 ├── ManifestBlobUnknown    a manifest references content the repository lacks
 ├── NameUnknown            the repository does not exist
+├── PolicyDenied           an immutable tag, a quota: the message names the rule
+│   └── QuotaExceeded      the push would take a quota over its limit
+├── TooManyUploads         the repository has as many open upload sessions as allowed
 ├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
     ├── BlobSwept          gc is deleting this content right now: push it again
@@ -27,6 +31,10 @@ class StorageError(Exception):
 
 class BlobUnknown(StorageError):
     pass
+
+
+class BlobIsManifest(StorageError):
+    """Manifests are deleted through the manifest endpoint, never as blobs: one meaning."""
 
 
 class BlobUploadUnknown(StorageError):
@@ -61,6 +69,10 @@ class NameUnknown(StorageError):
     pass
 
 
+class TooManyUploads(StorageError):
+    pass
+
+
 class Unavailable(StorageError):
     pass
 
@@ -79,4 +91,19 @@ class StoreMissing(Unavailable):
 
 
 class SchemaError(StorageError):
+    pass
+
+
+class PolicyDenied(StorageError):
+    """A rule of the registry's policy refuses the change; `message` names the rule."""
+
+    def __init__(self, message: str, detail: object = None) -> None:
+        super().__init__(detail)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class QuotaExceeded(PolicyDenied):
     pass

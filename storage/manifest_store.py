@@ -23,8 +23,15 @@ from storage import events
 from storage.blobs import Blob, BlobStore
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database
-from storage.errors import DigestMismatch, ManifestBlobUnknown, ManifestUnknown, NameUnknown
+from storage.errors import (
+    DigestMismatch,
+    ManifestBlobUnknown,
+    ManifestUnknown,
+    NameUnknown,
+    PolicyDenied,
+)
 from storage.hashing import digests_of
+from storage.policy import NO_POLICY, StoragePolicy
 from storage.repositories import now, repository_id, resolve_all_in_repository, resolve_key
 from storage.schema import manifest_refs, manifests, repositories, repository_blobs, tags
 
@@ -47,10 +54,17 @@ class Page:
 
 
 class ManifestStore:
-    def __init__(self, db: Database, blobs: BlobStore, caches: RepositoryCaches) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        caches: RepositoryCaches,
+        policy: StoragePolicy = NO_POLICY,
+    ) -> None:
         self.db = db
         self.blobs = blobs
         self.caches = caches
+        self.policy = policy  # its immutable tags: no push moves them, no delete removes them
 
     async def put(
         self,
@@ -60,7 +74,12 @@ class ManifestStore:
         content_type: str | None,
         tag_names: Sequence[str],
         actor: str,
+        *,
+        complete: bool = True,
     ) -> StoredManifest:
+        """Store a manifest and tag it. `complete=False` (a manifest the pull-through cache
+        fetched) takes it without what it references: that follows when clients ask for it,
+        and its `manifest_refs` rows name only the children stored so far."""
         manifest = parse_manifest(body, content_type)
         pushed = Digest.parse(reference) if is_digest_reference(reference) else None
         digests = digests_of(body, [pushed.algorithm] if pushed else [])
@@ -69,12 +88,15 @@ class ManifestStore:
         described = referrer_descriptor(
             manifest, pushed or digests["sha256"], len(body), manifest.media_type
         )
-        async with self.db.read() as conn:  # a manifest refused for what it lacks writes nothing
-            await _resolve_references(conn, repository, manifest)
+        async with self.db.read() as conn:  # a manifest refused writes nothing
+            await _resolve_references(conn, repository, manifest, complete)
+            for name in tag_names:
+                await self._check_tag_move(conn, repository, name, digests["blake3"].hex)
+        await self.blobs.check_quotas(repository, digests["blake3"].hex, len(body))
         blob = await self.blobs.store_bytes(body, digests)  # durable before the transaction
         async with self.db.write() as conn:
             # The links it needs stay locked until commit: gc cannot take them meanwhile.
-            children = await _resolve_references(conn, repository, manifest, lock=True)
+            children = await _resolve_references(conn, repository, manifest, complete, lock=True)
             repo_id = await self.blobs.record(conn, repository, digests, blob.size)
             await self._save(conn, repo_id, repository, blob.key, described, manifest, actor)
             await self._save_refs(conn, repo_id, blob.key, children)
@@ -112,10 +134,49 @@ class ManifestStore:
             if row is None:
                 raise ManifestUnknown({"reference": reference})
             if is_digest_reference(reference):
-                await remove_manifest(conn, row, repository, actor)
+                await self._check_untagging(conn, row, repository)
+                await self._delete_manifest(conn, row, repository, actor)
             else:
+                self._check_tag_delete(repository, reference)
                 await self._delete_tag(conn, row, repository, reference, actor)
         self.caches.changed(repository)
+
+    async def retire(
+        self,
+        repository: str,
+        tag_names: Sequence[tuple[str, str]],
+        keys: Sequence[str],
+        actor: str,
+    ) -> None:
+        """Delete what retention planned (storage/retention.py), where it still holds: each
+        (tag, key) that still names that key and is not immutable; then each manifest (by
+        key) that no tag names now, with the links of what only it referenced. One
+        transaction per deletion, each shaped like a DELETE request's (rows in the order a
+        push writes them, so no deadlock with one), each recording its event."""
+        for name, key in tag_names:
+            async with self.db.write() as conn:
+                row = await _find(conn, repository, name)
+                if row is not None and row.blob_key == key:
+                    self._check_tag_delete(repository, name)
+                    await self._delete_tag(conn, row, repository, name, actor)
+        for key in keys:
+            async with self.db.write() as conn:
+                await self._retire_manifest(conn, repository, key, actor)
+        self.caches.changed(repository)
+
+    async def _retire_manifest(self, conn: Conn, repository: str, key: str, actor: str) -> None:
+        repo_id = await repository_id(conn, repository)
+        row = None if repo_id is None else await _manifest_row(conn, repo_id, key)
+        if row is None or repo_id is None:
+            return
+        named = select(tags.c.name).where(
+            tags.c.repository_id == repo_id, tags.c.manifest_key == key
+        )
+        if (await conn.execute(named.limit(1))).first() is not None:
+            return  # tagged again since the plan
+        await self._check_untagging(conn, row, repository)
+        await _unlink_only_referenced_by(conn, repo_id, key)
+        await self._delete_manifest(conn, row, repository, actor)
 
     async def list_tags(self, repository: str, n: int | None, last: str | None) -> Page:
         if self.caches.tag_lists.enabled:
@@ -192,7 +253,7 @@ class ManifestStore:
             query = query.where(manifests.c.artifact_type == artifact_type)
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        return [_stored_descriptor(row) for row in rows]
+        return [stored_descriptor(row) for row in rows]
 
     async def _save(
         self,
@@ -254,11 +315,51 @@ class ManifestStore:
         actor: str,
         described: dict[str, Any],
     ) -> None:
+        await self._check_tag_move(conn, repository, name, key)
         values = {"repository_id": repo_id, "name": name, "manifest_key": key, "updated": now()}
         await conn.execute(self.db.upsert(tags, ["repository_id", "name"], values))
         await events.record(
             conn, actor, "tag.push", repository, tag=name, digest=digest, **described
         )
+
+    async def _check_tag_move(self, conn: Conn, repository: str, name: str, key: str) -> None:
+        """An immutable tag may be pushed again to the manifest it names (clients retry),
+        never moved to another."""
+        rule = self.policy.protecting(repository, name)
+        if rule is None:
+            return
+        query = (
+            select(tags.c.manifest_key)
+            .join(repositories, repositories.c.id == tags.c.repository_id)
+            .where(repositories.c.name == repository, tags.c.name == name)
+        )
+        current = (await conn.execute(query)).scalar()
+        if current is not None and current != key:
+            raise _immutable(repository, name, str(rule), "moved to another manifest")
+
+    def _check_tag_delete(self, repository: str, name: str) -> None:
+        rule = self.policy.protecting(repository, name)
+        if rule is not None:
+            raise _immutable(repository, name, str(rule), "deleted")
+
+    async def _check_untagging(
+        self, conn: Conn, row: Row[tuple[object, ...]], repository: str
+    ) -> None:
+        """Deleting a manifest deletes its tags: refused while one of them is immutable."""
+        if not self.policy.immutable_tags:
+            return
+        query = select(tags.c.name).where(
+            tags.c.repository_id == row.repository_id, tags.c.manifest_key == row.blob_key
+        )
+        for name in (await conn.execute(query.order_by(tags.c.name))).scalars():
+            rule = self.policy.protecting(repository, name)
+            if rule is not None:
+                raise _immutable(repository, name, str(rule), "deleted with its manifest")
+
+    async def _delete_manifest(
+        self, conn: Conn, row: Row[tuple[object, ...]], repository: str, actor: str
+    ) -> None:
+        await remove_manifest(conn, row, repository, actor)
 
     async def _delete_tag(
         self,
@@ -280,6 +381,65 @@ class ManifestStore:
         body = await self.blobs.read_bytes(Blob(stored.key, stored.size))
         self.caches.manifest_bytes.put(stored.key, body)
         return body
+
+
+def _immutable(repository: str, tag: str, rule: str, change: str) -> PolicyDenied:
+    return PolicyDenied(
+        f"tag {repository}:{tag} is immutable under {rule}: it cannot be {change}",
+        {"repository": repository, "tag": tag},
+    )
+
+
+async def _manifest_row(conn: Conn, repo_id: int, key: str) -> Row[tuple[object, ...]] | None:
+    query = select(manifests).where(
+        manifests.c.repository_id == repo_id, manifests.c.blob_key == key
+    )
+    return (await conn.execute(query)).first()
+
+
+async def _unlink_only_referenced_by(conn: Conn, repo_id: int, key: str) -> None:
+    """Take from the repository the blobs the manifest `key` references that no other of its
+    manifests references and that are no manifest of it: the garbage collector then finds
+    them unreferenced."""
+    children = select(manifest_refs.c.child_key).where(
+        manifest_refs.c.repository_id == repo_id, manifest_refs.c.manifest_key == key
+    )
+    for child in list((await conn.execute(children)).scalars()):
+        others = select(manifest_refs.c.child_key).where(
+            manifest_refs.c.repository_id == repo_id,
+            manifest_refs.c.child_key == child,
+            manifest_refs.c.manifest_key != key,
+        )
+        manifest = select(manifests.c.blob_key).where(
+            manifests.c.repository_id == repo_id, manifests.c.blob_key == child
+        )
+        if (await conn.execute(others.union_all(manifest).limit(1))).first() is None:
+            await conn.execute(
+                delete(repository_blobs).where(
+                    repository_blobs.c.repository_id == repo_id,
+                    repository_blobs.c.blob_key == child,
+                )
+            )
+
+
+async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
+    query = (
+        select(manifests)
+        .join(repositories, repositories.c.id == manifests.c.repository_id)
+        .where(repositories.c.name == repository)
+    )
+    if is_digest_reference(reference):
+        found = await resolve_key(conn, Digest.parse(reference))
+        if found is None:
+            return None
+        query = query.where(manifests.c.blob_key == found[0])
+    else:
+        tagged = and_(
+            tags.c.repository_id == manifests.c.repository_id,
+            tags.c.manifest_key == manifests.c.blob_key,
+        )
+        query = query.join(tags, tagged).where(tags.c.name == reference)
+    return (await conn.execute(query)).first()
 
 
 async def remove_manifest(
@@ -311,31 +471,12 @@ async def remove_manifest(
     await events.record(conn, actor, action, repository, digest=row.digest, key=key)
 
 
-async def _find(conn: Conn, repository: str, reference: str) -> Row[tuple[object, ...]] | None:
-    query = (
-        select(manifests)
-        .join(repositories, repositories.c.id == manifests.c.repository_id)
-        .where(repositories.c.name == repository)
-    )
-    if is_digest_reference(reference):
-        found = await resolve_key(conn, Digest.parse(reference))
-        if found is None:
-            return None
-        query = query.where(manifests.c.blob_key == found[0])
-    else:
-        tagged = and_(
-            tags.c.repository_id == manifests.c.repository_id,
-            tags.c.manifest_key == manifests.c.blob_key,
-        )
-        query = query.join(tags, tagged).where(tags.c.name == reference)
-    return (await conn.execute(query)).first()
-
-
 async def _resolve_references(
-    conn: Conn, repository: str, manifest: Manifest, *, lock: bool = False
+    conn: Conn, repository: str, manifest: Manifest, complete: bool = True, *, lock: bool = False
 ) -> dict[str, str]:
     """Storage key → kind (config, layer, manifest) of everything the manifest needs, checked
-    for this repository a batch at a time, not a query each; the first one missing raises."""
+    for this repository a batch at a time, not a query each; the first one missing raises
+    when the manifest must be `complete`."""
     needed = manifest.referenced
     if not needed:
         return {}
@@ -346,7 +487,7 @@ async def _resolve_references(
         key = found.get(descriptor.digest)
         if key is not None:
             children.setdefault(key, _kind(manifest, descriptor))
-        elif not is_non_distributable(descriptor.media_type):
+        elif complete and not is_non_distributable(descriptor.media_type):
             raise ManifestBlobUnknown({"digest": str(descriptor.digest)})
     return children
 
@@ -357,7 +498,7 @@ def _kind(manifest: Manifest, descriptor: Descriptor) -> str:
     return "config" if descriptor is manifest.config else "layer"
 
 
-def _stored_descriptor(row: Row[tuple[object, ...]]) -> Descriptor:
+def stored_descriptor(row: Row[tuple[object, ...]]) -> Descriptor:
     """The referrer descriptor a push saved in the manifest's row (see ManifestStore._save)."""
     annotations = json.loads(row.annotations) if row.annotations else None
     return Descriptor(

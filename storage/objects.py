@@ -23,6 +23,9 @@ from typing import Protocol, runtime_checkable
 from prometheus_client import Counter
 
 READ_CHUNK = 2 * 1024 * 1024
+# Chunks of a blob on its way to a client: the server holds a few of these per connection
+# while the client reads (its send queue is counted in chunks, not bytes), so they are small.
+SEND_CHUNK = 16 * 1024
 # Counted by each backend where it turns a failure of the store into Unavailable.
 ERRORS = Counter(
     "artifact_store_object_store_errors",
@@ -44,8 +47,10 @@ class ObjectStore(Protocol):
     async def stat(self, key: str) -> int | None:
         """The object's size, or None when it does not exist."""
 
-    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-        """Bytes [start, end) of the object, in chunks of about READ_CHUNK.
+    def read(
+        self, key: str, start: int = 0, end: int | None = None, chunk: int = READ_CHUNK
+    ) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the object, in chunks of at most `chunk` bytes.
 
         A missing object raises FileNotFoundError."""
 

@@ -94,7 +94,9 @@ class S3ObjectStore:
             return None
         return head["ContentLength"]
 
-    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def read(
+        self, key: str, start: int = 0, end: int | None = None, chunk: int = READ_CHUNK
+    ) -> AsyncIterator[bytes]:
         if end is not None and end <= start:
             return
         window = f"bytes={start}-{'' if end is None else end - 1}"
@@ -107,8 +109,8 @@ class S3ObjectStore:
             return  # start at the very end of the object: nothing to read
         body = response["Body"]
         try:
-            while chunk := await self.call(body.read, READ_CHUNK):
-                yield chunk
+            while data := await self.call(body.read, chunk):
+                yield data
         finally:
             body.close()
 

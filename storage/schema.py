@@ -144,3 +144,15 @@ leases = Table(
     Column("owner", String(128)),
     Column("expires", DateTime(timezone=True)),
 )
+
+cached_manifests = Table(
+    "cached_manifests",
+    metadata,
+    # a tag or digest of a repository that caches an upstream (registry/proxy/)
+    Column("repository", String(255), primary_key=True),
+    Column("reference", String(200), primary_key=True),  # tag, or digest as asked for
+    Column("digest", String(200), nullable=False),  # the manifest's digest upstream
+    Column("fetched_at", DateTime(timezone=True), nullable=False),  # last asked upstream
+    Column("last_pulled", DateTime(timezone=True), nullable=False),  # last served to a client
+    Index("ix_cached_manifests_last_pulled", "last_pulled"),
+)

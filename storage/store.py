@@ -16,6 +16,7 @@ from storage.filesystem import FilesystemObjectStore
 from storage.manifest_store import ManifestStore
 from storage.objects import ObjectStore
 from storage.objects import close as close_objects
+from storage.policy import NO_POLICY, StoragePolicy
 from storage.uploads import UploadSessions
 
 SESSION_LOCKS = "upload-sessions.lock"  # in the data directory (storage/file_locks.py)
@@ -42,9 +43,11 @@ class Storage:
         s3: S3Config | None = None,
         *,
         migrate: bool = True,
+        policy: StoragePolicy = NO_POLICY,
     ) -> Storage:
         """`migrate=False` where the schema is known current (a server's workers: their
-        parent migrated before it started them)."""
+        parent migrated before it started them). `policy`: the immutable tags and quotas
+        enforced where writes happen."""
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         db = Database(metadata_url or default_url(data_dir))
         if migrate:
@@ -53,11 +56,11 @@ class Storage:
         caches = RepositoryCaches(lookups=True)
         caches.sync = CacheSync(db, caches)  # what other processes change
         await caches.sync.start()
-        blobs = BlobStore(db, objects, caches)
+        blobs = BlobStore(db, objects, caches, policy)
         # Worker processes share the data directory of the single-node (SQLite) shape.
         locks = FileLocks(data_dir / SESSION_LOCKS) if db.is_sqlite else None
         uploads = UploadSessions(db, objects, blobs, file_locks=locks)
-        manifests = ManifestStore(db, blobs, caches)
+        manifests = ManifestStore(db, blobs, caches, policy)
         return cls(db, objects, blobs, uploads, manifests, caches, locks)
 
     async def close(self) -> None:

@@ -32,17 +32,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from manifests.digest import Digest
 from storage import layout
 from storage.blobs import BlobStore
-from storage.database import Database, rowcount
-from storage.errors import BlobUploadInvalid, BlobUploadUnknown, DigestMismatch, RangeInvalid
+from storage.database import Conn, Database, rowcount
+from storage.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestMismatch,
+    QuotaExceeded,
+    RangeInvalid,
+    TooManyUploads,
+)
 from storage.file_locks import FileLocks
 from storage.hashing import Verifier, rechunk
 from storage.intake import Intake, Intakes
@@ -51,6 +59,7 @@ from storage.repositories import now
 from storage.schema import uploads
 from storage.upload_state import Progress, SessionStates
 
+log = logging.getLogger("artifact-store.storage")
 INGEST_CHUNK = 1024 * 1024
 ROW_CHECK = 0.5  # seconds between checks that a session being written to still exists
 # Built once: statements are the hot path of small pushes, and building one costs
@@ -96,10 +105,13 @@ class UploadSessions:
         self._states = states or SessionStates()
         self._intakes = Intakes()
         self._file_locks = file_locks
+        self.max_sessions = 0  # open sessions per repository; 0: no limit
+        self._pushing: set[str] = set()  # ids of this process's monolithic pushes in flight
 
     async def start(self, repository: str, algorithm: str | None = None) -> Upload:
         upload = Upload(str(uuid.uuid4()), repository, 0, algorithm)
         async with self.db.write() as conn:
+            await self._check_room(conn, repository)
             started = now()
             await conn.execute(
                 _START,
@@ -114,6 +126,35 @@ class UploadSessions:
             )
         self._states.keep(upload.id, Progress(Verifier(_extra(algorithm)), []))
         return upload
+
+    async def _check_room(self, conn: Conn, repository: str) -> None:
+        if not self.max_sessions:
+            return
+        count = select(func.count()).select_from(uploads).where(uploads.c.repository == repository)
+        if (await conn.execute(count)).scalar_one() >= self.max_sessions:
+            raise TooManyUploads(
+                {"repository": repository, "max_upload_sessions": self.max_sessions}
+            )
+
+    async def strays(self) -> set[str]:
+        """Ids under uploads/ with stored bytes but no session row: monolithic pushes in
+        flight, or what a crashed request left (no cancel or reaper would ever see them)."""
+        stored = {key.split("/")[1] async for key in self.objects.list("uploads")}
+        if not stored:
+            return set()
+        async with self.db.read() as conn:
+            rows = set((await conn.execute(select(uploads.c.id))).scalars())
+        return stored - rows - self._pushing
+
+    async def remove_strays(self, seen: set[str]) -> set[str]:
+        """Delete the strays that were strays already when `seen` was taken (a push in
+        flight in another process has had that long to finish); returns the strays now,
+        to pass to the next call."""
+        now_stray = await self.strays()
+        for upload_id in sorted(seen & now_stray):
+            log.warning("removing upload data with no session: uploads/%s", upload_id)
+            await self.objects.delete(layout.upload_dir(upload_id))
+        return now_stray - seen
 
     async def get(self, repository: str, upload_id: str) -> Upload:
         async with self.db.read() as conn:
@@ -165,9 +206,13 @@ class UploadSessions:
                 raise DigestMismatch({"digest": str(digest)})
             digests = progress.verifier.digests()
             source = await self._assemble(upload, progress.parts, digests["blake3"])
-            await self.blobs.publish(
-                source, upload.repository, digests, upload.size, actor, closing=upload.id
-            )
+            try:
+                await self.blobs.publish(
+                    source, upload.repository, digests, upload.size, actor, closing=upload.id
+                )
+            except QuotaExceeded:  # refused for good: the session ends, as on a mismatch
+                await self._drop(upload)
+                raise
             await self._discard(upload)
             return digests["sha256"]
 
@@ -196,7 +241,12 @@ class UploadSessions:
         upload_id = str(uuid.uuid4())
         key = layout.upload_key(upload_id)
         verifier = Verifier(_extra(digest.algorithm))
-        writer = await self.objects.open_writer(key)
+        self._pushing.add(upload_id)
+        try:
+            writer = await self.objects.open_writer(key)
+        except BaseException:
+            self._pushing.discard(upload_id)
+            raise
         try:
             try:
                 size = await _ingest(chunks, verifier, writer)
@@ -213,6 +263,7 @@ class UploadSessions:
             return digests["sha256"]
         finally:
             await self.objects.delete(layout.upload_dir(upload_id))
+            self._pushing.discard(upload_id)
 
     async def _take(
         self,
@@ -266,14 +317,14 @@ class UploadSessions:
         """The stored bytes of the session from `offset` on: (key, start, end) of each part."""
         if self._appender is not None:
             if (await self.objects.stat(upload.key) or 0) < upload.size:
-                raise BlobUploadInvalid({"upload": upload.id, "missing": upload.size})
+                raise _lost_data(upload, upload.size)
             return [(upload.key, offset, upload.size)]
         parts: list[tuple[str, int, int]] = []
         while offset < upload.size:
             key = layout.upload_part_key(upload.id, offset)
             size = await self.objects.stat(key)
             if not size:
-                raise BlobUploadInvalid({"upload": upload.id, "missing": offset})
+                raise _lost_data(upload, offset)
             parts.append((key, 0, size))
             offset += size
         if offset != upload.size:
@@ -297,7 +348,10 @@ class UploadSessions:
         length: int | None,
     ) -> int:
         if self._appender is not None:
-            writer = await self._appender.open_appender(key, upload.size)
+            try:
+                writer = await self._appender.open_appender(key, upload.size)
+            except FileNotFoundError as exc:
+                raise _lost_data(upload, upload.size) from exc
         else:
             writer = await self.objects.open_writer(key)
         try:
@@ -388,6 +442,13 @@ class UploadSessions:
             if not await self._exists(upload_id):
                 body.end()
                 return
+
+
+def _lost_data(upload: Upload, offset: int) -> BlobUploadUnknown:
+    """A session whose stored bytes are gone (short of `offset`) is answered as unknown,
+    and logged as the fault it is: the client starts over."""
+    log.error("upload %s has lost its stored data before byte %d", upload.id, offset)
+    return BlobUploadUnknown({"upload": upload.id, "missing": offset})
 
 
 def _grown(parts: list[tuple[str, int]], key: str, written: int) -> list[tuple[str, int]]:

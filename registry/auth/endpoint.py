@@ -52,7 +52,7 @@ class TokenEndpoint:
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def oauth(self, request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         self._check_service(form.get("service"))
         grant_type = form.get("grant_type")
         if grant_type == "password":
@@ -137,7 +137,7 @@ class TokenEndpoint:
         return Unauthorized(challenge, "invalid credentials")
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     body = b""
     async for chunk in request.stream():
         body += chunk

@@ -49,14 +49,18 @@ class Gate:
             raise Unauthorized(self.challenge(request, need, error), _detail(need))
         return grant
 
+    async def identify(self, request: Request) -> Grant:
+        """The caller's grant, whatever it may do (anonymous without credentials); 401 with a
+        challenge for credentials that are wrong. The web UI asks this, then filters by it."""
+        return await self._authenticate(request, Requirement())
+
     async def login(self, request: Request, user: str, password: str) -> str | None:
         """The user, if the password is right; failures count against the client address."""
         client = request.client.host if request.client else "unknown"
-        self.throttle.check(client)
+        self.throttle.reserve(client)
         if self.htpasswd is not None and user and await self.htpasswd.verify(user, password):
             self.throttle.succeeded(client)
             return user
-        self.throttle.failed(client)
         log.warning("failed login from %s", client)
         return None
 

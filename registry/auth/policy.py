@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.config import ConfigError
+from storage.globs import glob_regex
 
 ACTIONS = ("pull", "push", "delete")
 ADMIN = "admin"
@@ -42,12 +43,6 @@ class Principal:
 
 
 ANONYMOUS = Principal(None)
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    parts = re.split(r"(\*\*|\*|\?)", pattern)
-    wild = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
-    return re.compile("".join(wild.get(part, re.escape(part)) for part in parts))
 
 
 @dataclass(frozen=True)

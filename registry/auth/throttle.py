@@ -26,6 +26,12 @@ class LoginThrottle:
         if self.limit and len(recent) >= self.limit:
             raise TooManyFailures(max(1, int(recent[0] + self.window - self.clock()) + 1))
 
+    def reserve(self, client: str) -> None:
+        """Counts an attempt as failed before its password is checked (`succeeded` clears
+        it), so concurrent guesses cannot pass the limit between check and verdict."""
+        self.check(client)
+        self.failed(client)
+
     def failed(self, client: str) -> None:
         if not self.limit:
             return

@@ -26,6 +26,7 @@ from registry.auth.watched import WatchedFile
 
 ALLOWED = frozenset({"ES256", "ES384", "ES512", "EdDSA", *RSA_ALGORITHMS})
 REFRESH = "refresh"
+SESSION = "ui-session"  # the web UI's sign-in cookie (registry/ui/viewer.py)
 REMEMBERED = 4096
 
 
@@ -56,6 +57,10 @@ class TokenIssuer:
 
     def refresh_token(self, subject: str, fingerprint: str) -> str:
         return self._sign(subject, self.refresh_ttl, {"use": REFRESH, "pwd": fingerprint}).token
+
+    def session_token(self, subject: str, ttl: int) -> str:
+        """The web UI's session cookie: who signed in, no access of its own."""
+        return self._sign(subject, ttl, {"use": SESSION}).token
 
     def _sign(self, subject: str, ttl: int, extra: dict[str, Any]) -> IssuedToken:
         key = self.key.current()
@@ -96,8 +101,8 @@ class TokenVerifier:
         if remembered is not None and self._still_valid(remembered, keys):
             return remembered[0]
         claims = self._verify(token, self._all_keys)
-        if claims.get("use") == REFRESH:
-            raise InvalidToken("a refresh token is not an access token")
+        if claims.get("use") in (REFRESH, SESSION):
+            raise InvalidToken(f"a {claims['use']} token is not an access token")
         self._verified[token] = (claims, keys)
         if len(self._verified) > REMEMBERED:
             self._verified.popitem(last=False)
@@ -115,6 +120,13 @@ class TokenVerifier:
             a is b for a, b in zip(keys, verified_with, strict=True)
         )
         return same_keys and time.time() < claims["exp"] + self.leeway
+
+    def session(self, token: str) -> str:
+        """The user a web UI session cookie of this server names."""
+        claims = self._verify(token, self._own_keys)
+        if claims.get("use") != SESSION or not isinstance(claims.get("sub"), str):
+            raise InvalidToken("not a session token")
+        return str(claims["sub"])
 
     def refresh(self, token: str) -> dict[str, Any]:
         claims = self._verify(token, self._own_keys)

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry.auth.policy import glob_regex
 from registry.config import ConfigError, parse_duration
+from storage.globs import glob_regex
 
 # Each event action, as the kind a sink filters on and distribution's envelope names.
 KINDS = {

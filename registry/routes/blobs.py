@@ -10,6 +10,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from registry.http import actor, byte_range, path_digest, repository, storage
+from registry.proxy.cache import BlobFetch
+from registry.proxy.routing import blob_cache
 from storage.blobs import BlobContent, BlobFile, BlobRedirect
 
 # The ASGI extension by which the server sends a file itself (granian has it, Hypercorn not).
@@ -19,18 +21,29 @@ PATHSEND = "http.response.pathsend"
 class BlobEndpoint(HTTPEndpoint):
     async def head(self, request: Request) -> Response:
         digest = path_digest(request)
-        blob = await storage(request).blobs.resolve(repository(request), digest)
+        cached = await blob_cache(request, repository(request), digest)
+        if cached is not None:
+            proxy, route = cached
+            return _head_cached(await proxy.blob_size(route, digest), str(digest))
+        blobs = storage(request).blobs
+        blob = await blobs.resolve(repository(request), digest)
+        await blobs.check_stored(blob)
         return Response(headers=_headers(str(digest), blob.size))
 
     async def get(self, request: Request) -> Response:
         digest = path_digest(request)
         blobs = storage(request).blobs
-        blob = await blobs.resolve(repository(request), digest)
+        cached = await blob_cache(request, repository(request), digest)
+        blob = await (
+            blobs.resolve(repository(request), digest)
+            if cached is None
+            else cached[0].blob(cached[1], digest)
+        )
+        if isinstance(blob, BlobFetch):  # on its way from upstream: streamed as it comes
+            return _fetching(blob, str(digest))
         window = byte_range(request.headers.get("range"), blob.size)
         if window is None:
-            content = await blobs.open(
-                blob, as_file=PATHSEND in request.scope.get("extensions", {})
-            )
+            content = await blobs.open(blob, as_file=_sends_files(request))
         else:
             content = await blobs.open(blob, *window)
         return _response(content, str(digest), ranged=window is not None)
@@ -55,6 +68,11 @@ class FileSent(Response):
         await send({"type": PATHSEND, "path": self.path})
 
 
+def _sends_files(request: Request) -> bool:
+    zero_copy: bool = request.app.state.zero_copy_pulls
+    return zero_copy and PATHSEND in request.scope.get("extensions", {})
+
+
 def _response(content: BlobContent, digest: str, ranged: bool) -> Response:
     if isinstance(content, BlobRedirect):  # the object store serves the bytes (and the Range)
         return RedirectResponse(content.url, 307, {"Docker-Content-Digest": digest})
@@ -65,6 +83,20 @@ def _response(content: BlobContent, digest: str, ranged: bool) -> Response:
         return StreamingResponse(content.chunks, headers=headers)
     headers["Content-Range"] = f"bytes {content.start}-{content.end - 1}/{content.size}"
     return StreamingResponse(content.chunks, status_code=206, headers=headers)
+
+
+def _fetching(fetch: BlobFetch, digest: str) -> Response:
+    headers = _headers(digest, fetch.size or 0)
+    if fetch.size is None:
+        del headers["Content-Length"]
+    return StreamingResponse(fetch.chunks(), headers=headers)
+
+
+def _head_cached(size: int | None, digest: str) -> Response:
+    headers = _headers(digest, size or 0)
+    if size is None:
+        del headers["Content-Length"]
+    return Response(headers=headers)
 
 
 def _headers(digest: str, length: int) -> dict[str, str]:

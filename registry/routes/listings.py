@@ -11,8 +11,11 @@ from manifests.mediatypes import OCI_INDEX
 from manifests.referrers import referrers_index
 from registry.auth.access import catalog_filter
 from registry.errors import SizeInvalid
-from registry.http import path_digest, repository, storage
+from registry.http import ascii_int, path_digest, repository, storage
 from storage.manifest_store import Page
+
+# The most entries one page lists; a larger `n` is served as this many (docs/security.md).
+MAX_PAGE = 10_000
 
 
 async def list_tags(request: Request) -> Response:
@@ -37,10 +40,14 @@ async def list_referrers(request: Request) -> Response:
 
 
 def _paging(request: Request) -> tuple[int | None, str | None]:
+    """`n`: ASCII digits only, at most MAX_PAGE (more is served as MAX_PAGE)."""
     n = request.query_params.get("n")
-    if n is not None and not n.isdigit():
+    if n is None:
+        return None, request.query_params.get("last")
+    count = ascii_int(n)
+    if count is None:
         raise SizeInvalid({"n": n})
-    return (int(n) if n is not None else None), request.query_params.get("last")
+    return min(count, MAX_PAGE), request.query_params.get("last")
 
 
 def _page_response(

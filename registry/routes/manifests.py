@@ -11,22 +11,27 @@ from manifests.mediatypes import MAX_MANIFEST_BYTES
 from registry.errors import ManifestTooLarge
 from registry.http import actor, content_length, repository, storage
 from registry.names import TAG, check_reference, check_tag
+from registry.proxy.routing import cached_manifest, refuse_pushes
 from storage.errors import ManifestUnknown
 from storage.manifest_store import StoredManifest
 
 
 class ManifestEndpoint(HTTPEndpoint):
     async def head(self, request: Request) -> Response:
-        stored = await storage(request).manifests.stat(repository(request), _reference(request))
+        reference = _reference(request)
+        name = await cached_manifest(request, repository(request), reference)
+        stored = await storage(request).manifests.stat(name, reference)
         return Response(headers=_headers(stored))
 
     async def get(self, request: Request) -> Response:
-        name, reference = repository(request), _reference(request)
+        reference = _reference(request)
+        name = await cached_manifest(request, repository(request), reference)
         stored, content = await storage(request).manifests.get(name, reference)
         return Response(content, headers=_headers(stored))
 
     async def put(self, request: Request) -> Response:
         name, reference = repository(request), check_reference(request.path_params["reference"])
+        refuse_pushes(request, name)
         tags = [check_tag(t) for t in request.query_params.getlist("tag")]
         if not is_digest_reference(reference):
             tags.insert(0, reference)

@@ -9,11 +9,13 @@ from starlette.responses import Response
 from manifests.digest import HEX_LENGTHS, Digest, UnsupportedAlgorithm
 from registry.auth.access import may_pull
 from registry.http import actor, body, content_length, has_body, repository, storage, upload_range
+from registry.proxy.routing import refuse_pushes
 from storage.uploads import Upload
 
 
 async def start_upload(request: Request) -> Response:
     name = repository(request)
+    refuse_pushes(request, name)
     params = request.query_params
     store = storage(request)
     if "mount" in params and "from" in params:

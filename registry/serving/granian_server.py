@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from granian.constants import HTTPModes, Interfaces, Loops, SSLProtocols
+from granian.http import HTTP1Settings, HTTP2Settings
 from granian.log import LogLevels
 from granian.server import Server
 
@@ -26,6 +27,9 @@ from registry.serving.listener import Address
 from registry.serving.worker import worker_app
 
 GRACEFUL_TIMEOUT = 10  # seconds a worker has to finish its requests at shutdown
+# Bytes of a response granian buffers per connection (HTTP/1.1) or stream (HTTP/2) before
+# it stops taking more from the app: a slow reader holds this, not its whole blob.
+RESPONSE_BUFFER = 16 * 1024
 
 
 def run(settings: Settings, address: Address) -> int:
@@ -37,6 +41,8 @@ def run(settings: Settings, address: Address) -> int:
         workers=settings.worker_count,
         loop=Loops.auto,  # uvloop where installed
         http=HTTPModes.auto,
+        http1_settings=HTTP1Settings(max_buffer_size=RESPONSE_BUFFER),
+        http2_settings=HTTP2Settings(max_send_buffer_size=RESPONSE_BUFFER),
         websockets=False,
         log_level=LogLevels(settings.log_level),
         log_dictconfig=logs.dict_config(settings),  # granian's records through ours

@@ -21,7 +21,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
 from registry.config import Settings
-from registry.serving import process
+from registry.serving import h11_close, process
 from registry.serving.supervisor import Supervisor
 from registry.serving.worker import worker_app
 
@@ -56,6 +56,7 @@ async def serve_on(settings: Settings, sock: socket.socket) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     config = hypercorn_config(settings)
+    h11_close.install()
     tls = config.ssl_enabled
     sockets = Sockets([sock] if tls else [], [] if tls else [sock], [])
     # Starlette is an ASGI app; its types are looser than Hypercorn's scope unions

@@ -1,5 +1,6 @@
-"""The event stream and the metrics need the admin grant when auth is on: an admin in
-the policy (basic), or a token with `registry:events:*` / `registry:metrics:*`."""
+"""The event stream, the usage report and the metrics need the admin grant when auth is on:
+an admin in the policy (basic), or a token with `registry:events:*`, `registry:usage:*` or
+`registry:metrics:*`."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ BOB = basic("bob", PASSWORDS["bob"])
 MANIFEST = "/v2/{name:path}/manifests/{reference}"
 
 
-@pytest.mark.parametrize("path", ["/v2/_events", "/metrics"])
+@pytest.mark.parametrize("path", ["/v2/_events", "/v2/_usage", "/metrics"])
 def test_basic_admins_only(basic_client: TestClient, path: str) -> None:
     assert basic_client.get(path, headers=ALICE).status_code == 200
     assert basic_client.get(path, headers=BOB).status_code == 403
     assert basic_client.get(path).status_code == 401
 
 
-@pytest.mark.parametrize(("path", "resource"), [("/v2/_events", "events"), ("/metrics", "metrics")])
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [("/v2/_events", "events"), ("/v2/_usage", "usage"), ("/metrics", "metrics")],
+)
 def test_tokens_need_the_registry_scope(token_client: TestClient, path: str, resource: str) -> None:
     challenge = token_client.get(path)
     assert challenge.status_code == 401

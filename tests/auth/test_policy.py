@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from registry.auth.policy import ANONYMOUS, Policy, Principal, glob_regex
+from registry.auth.policy import ANONYMOUS, Policy, Principal
 from registry.config import ConfigError
+from storage.globs import glob_regex
 
 from .helpers import POLICY_TOML, load_settings
 

@@ -17,6 +17,8 @@ def instance(kind: type[Exception]) -> Exception:
         return kind("Basic")
     if kind is errors.TooManyFailures:
         return kind(30)
+    if kind is storage_errors.PolicyDenied:
+        return kind("immutable_tags rule 1")
     return kind()
 
 
@@ -39,3 +41,10 @@ def test_a_subclass_without_a_row_takes_its_parents() -> None:
 def test_an_unknown_exception_is_not_swallowed() -> None:
     with pytest.raises(KeyError):
         errors.lookup(KeyError("x"))
+
+
+def test_a_policy_refusal_says_which_rule_in_its_message() -> None:
+    refused = storage_errors.QuotaExceeded("quota 2 exceeded by 5 bytes", {"over": 5})
+    assert errors.lookup(refused) == ("DENIED", 403)
+    body = errors.error_body("DENIED", refused.detail, refused.message)
+    assert body["errors"][0]["message"] == "quota 2 exceeded by 5 bytes"

@@ -105,10 +105,12 @@ async def test_open_fails_before_a_response_when_the_bytes_are_gone(blobs: BlobS
     data = b"soon gone"
     blob = await blobs.resolve(REPO, (await store(blobs, data))["sha256"])
     await blobs.objects.delete(layout.blob_key(blob.key))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(BlobUnknown):  # a row without its bytes is answered as unknown
         await blobs.open(blob)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(BlobUnknown):
         await blobs.open(blob, as_file=True)
+    with pytest.raises(BlobUnknown):
+        await blobs.check_stored(blob)
 
 
 async def test_small_content_is_durable_before_and_visible_only_after_its_transaction(
