@@ -32,6 +32,7 @@ from registry.policy_rules import storage_policy
 from registry.proxy.cache import PullThroughCache
 from registry.proxy.upstreams import Upstreams, parse_upstreams
 from registry.pulls import PullRecorder
+from registry.read_only import ReadOnly
 from registry.routes import base, blobs, events, health, listings, manifests, uploads, usage
 from registry.ui import routes as ui
 from registry.ui.viewer import UIAuth
@@ -116,9 +117,10 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         RequestObserver, routes=served, pulls=pulls, body_timeout=settings.body_timeout
     )
     limit = Middleware(RequestLimit, limit=settings.max_requests)
+    read_only = [Middleware(ReadOnly)] if settings.read_only else []
     app = Starlette(
         routes=served,
-        middleware=[observer, limit, *([auth.middleware(served)] if auth else [])],
+        middleware=[observer, limit, *read_only, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

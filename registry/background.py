@@ -1,7 +1,8 @@
 """What a serving process runs beside its requests, from startup to shutdown: webhook
 deliveries, the storage usage gauges, the batched pull events, the removal of upload
-data no session owns, the background scrub (when scrub_interval is set), and (with
-several processes) the saving of its request counts for the metrics collectors."""
+data no session owns, the background scrub (when scrub_interval is set), garbage
+collection every gc_interval (one process of all at a time, by the gc lease), and
+(with several processes) the saving of its request counts for the metrics collectors."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from registry.metrics.usage import refresh_every
 from registry.notifications.service import Notifications
 from registry.notifications.sinks import Sink
 from registry.pulls import PullRecorder
-from storage.errors import StorageError
+from storage import gc
+from storage.errors import StorageError, Unavailable
+from storage.leases import owner_name
 from storage.store import Storage
 from storage.uploads import UploadSessions
 from storage.verify import scrub_every
@@ -29,6 +32,8 @@ log = logging.getLogger("artifact-store.background")
 # Upload data with no session row is removed once it has been so for this long: a
 # monolithic push in flight in another process has that long to finish.
 STRAY_GRACE = 3600.0
+
+gc_log = logging.getLogger("artifact_store.gc")
 
 
 @contextlib.asynccontextmanager
@@ -45,6 +50,8 @@ async def running(
     if settings.scrub_interval:
         rate = settings.scrub_rate * MB or None
         jobs.append(scrub_every(storage.blobs, settings.scrub_interval, rate))
+    if settings.gc_interval > 0 and not settings.read_only:
+        jobs.append(collect_every(settings, storage))
     directory = multiprocess.directory()
     if directory is not None:
         jobs.append(save_every(directory))
@@ -64,6 +71,30 @@ async def running(
             await notifications.stop()
         if directory is not None:
             TALLY.save(directory)
+
+
+async def collect_every(settings: Settings, storage: Storage) -> None:
+    """Garbage collection every gc_interval; the lease is held for the whole interval, so
+    one run per interval happens among all the processes that try."""
+    owner = owner_name()
+    policy = gc.Policy(
+        grace=settings.gc_grace,
+        upload_max_age=settings.upload_max_age,
+        delete_untagged=settings.gc_delete_untagged,
+        keep_orphan_referrers=settings.gc_keep_orphan_referrers,
+    )
+    while True:
+        await asyncio.sleep(settings.gc_interval)
+        try:
+            report = await gc.collect_exclusively(
+                storage.db, storage.objects, policy, owner, hold=settings.gc_interval
+            )
+        except Unavailable as exc:
+            gc_log.warning("gc stopped: %s; next run in %ss", exc.detail, settings.gc_interval)
+            continue
+        if report is not None:
+            counts = {"blobs": len(report.blobs), "manifests": len(report.manifests)}
+            gc_log.info("gc: %s", report.as_json() | counts)
 
 
 async def remove_strays_every(uploads: UploadSessions, seconds: float = STRAY_GRACE) -> None:

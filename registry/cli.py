@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from registry import config
-from registry.commands import Command, check, events, migrate, retention, serve, usage, verify
+from registry.commands import (
+    Command,
+    check,
+    events,
+    gc,
+    migrate,
+    retention,
+    serve,
+    usage,
+    verify,
+)
 from registry.preflight import CONFIGURATION, StartupError
 from registry.version import package_version
 
@@ -19,6 +29,7 @@ COMMANDS: list[Command] = [
     check.COMMAND,
     migrate.COMMAND,
     events.COMMAND,
+    gc.COMMAND,
     usage.COMMAND,
     retention.COMMAND,
     verify.COMMAND,

@@ -271,6 +271,32 @@ class Settings:
         "hash whole-blob GETs as they are sent; a mismatch cuts the response short and"
         " quarantines the blob (default false: sends files zero-copy instead)",
     )
+    read_only: bool = setting(
+        False,
+        "refuse every write (push, delete) with 405 UNSUPPORTED while reads go on (false)",
+    )
+    gc_interval: float = setting(
+        0.0,
+        "run garbage collection in the server this often, one process of all replicas at"
+        " a time; 0: never (default 0)",
+        duration=True,
+    )
+    gc_grace: float = setting(
+        3600.0,
+        "how long content stays unreferenced before gc removes it (default 1h)",
+        duration=True,
+    )
+    gc_delete_untagged: bool = setting(
+        False, "gc also deletes manifests no tag, tagged index or live subject holds (false)"
+    )
+    gc_keep_orphan_referrers: bool = setting(
+        False, "gc keeps referrers whose subject manifest was deleted (default false)"
+    )
+    upload_max_age: float = setting(
+        86400.0,
+        "gc deletes upload sessions idle this long, with their data (default 24h)",
+        duration=True,
+    )
 
     @property
     def auth_mode(self) -> str:

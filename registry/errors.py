@@ -136,6 +136,7 @@ ERRORS: list[tuple[type[Exception], str, int]] = [
     (storage_errors.NameUnknown, "NAME_UNKNOWN", 404),
     (storage_errors.PolicyDenied, "DENIED", 403),
     (storage_errors.Unavailable, "UNAVAILABLE", 503),
+    (storage_errors.BlobSwept, "UNAVAILABLE", 503),  # gc is deleting it: push it again
     (storage_errors.TooManyUploads, "TOOMANYREQUESTS", 429),
     (InvalidDigest, "DIGEST_INVALID", 400),
     (ManifestInvalid, "MANIFEST_INVALID", 400),
@@ -316,6 +317,8 @@ def _extra_headers(exc: Exception) -> dict[str, str]:
         return {"WWW-Authenticate": exc.challenge}
     if isinstance(exc, TooManyFailures):
         return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, storage_errors.BlobSwept):
+        return {"Retry-After": "1"}  # the sweep of one batch is over within a second or so
     if isinstance(exc, TooManyRequests):
         return {"Retry-After": "1", "Connection": "close"}
     return {}

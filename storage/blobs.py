@@ -28,7 +28,13 @@ from manifests.digest import Digest
 from storage import events, layout, quota
 from storage.caches import RepositoryCaches
 from storage.database import Conn, Database, rowcount
-from storage.errors import BlobCorrupt, BlobIsManifest, BlobUnknown, BlobUploadUnknown
+from storage.errors import (
+    BlobCorrupt,
+    BlobIsManifest,
+    BlobSwept,
+    BlobUnknown,
+    BlobUploadUnknown,
+)
 from storage.hashing import checked
 from storage.objects import SEND_CHUNK, ObjectStore, local_files, opened, redirect_url
 from storage.policy import NO_POLICY, StoragePolicy
@@ -203,6 +209,8 @@ class BlobStore:
         event that says why, and has checked the quotas (`check_quotas`) before."""
         repo_id = await ensure_repository(self.db, conn, repository, self.caches.repository_ids)
         key, new = await record_blob(self.db, conn, digests, size)
+        if new and await self.objects.stat(layout.blob_key(key)) is None:
+            raise BlobSwept({"key": key})  # swept between its publish and now
         if not new and rowcount(await conn.execute(_HEAL, {"blob_key": key, "at": now()})):
             HEALED.inc()  # the caller wrote verified bytes in place of the quarantined ones
         await link_blob(self.db, conn, repo_id, key)

@@ -29,7 +29,19 @@ from storage.caches import RepositoryCaches
 from storage.database import Database
 from storage.schema import events
 
-ADDS_ONLY = frozenset({"blob.push", "blob.mount", "blob.pull", "manifest.pull"})
+# Events that change no cached answer: additions (only positive answers are cached), and
+# what gc removes that no repository could read any more (blobs, upload sessions, a run).
+ADDS_ONLY = frozenset(
+    {
+        "blob.push",
+        "blob.mount",
+        "blob.pull",
+        "manifest.pull",
+        "blob.collect",
+        "upload.collect",
+        "gc.run",
+    }
+)
 BATCH = 1000  # events read at a time
 _SINCE = (
     select(events.c.seq, events.c.action, events.c.repository)

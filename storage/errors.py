@@ -16,6 +16,7 @@ StorageError
 ├── TooManyUploads         the repository has as many open upload sessions as allowed
 ├── SchemaError            the metadata schema cannot be read or brought up to date
 └── Unavailable            a backend (database, object store) cannot be reached
+    ├── BlobSwept          gc is deleting this content right now: push it again
     ├── CredentialsRefused the backend refuses this registry's credentials
     └── StoreMissing       the bucket or database the settings name does not exist
 """
@@ -79,6 +80,11 @@ class TooManyUploads(StorageError):
 
 class Unavailable(StorageError):
     pass
+
+
+class BlobSwept(Unavailable):
+    """The content is being collected (its bytes may be gone): the push that links it
+    fails, and a retry uploads the bytes again."""
 
 
 class CredentialsRefused(Unavailable):

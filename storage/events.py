@@ -41,6 +41,12 @@ ACTIONS = frozenset(
         "manifest.pull",
         "tag.push",
         "tag.delete",
+        # storage/gc.py: what the collector removed, and one summary per run
+        "blob.collect",
+        "manifest.collect",
+        "link.collect",
+        "upload.collect",
+        "gc.run",
     }
 )
 LEADING = ("time", "action", "repository", "actor")  # the fields a record shows first
@@ -127,6 +133,19 @@ async def record(
     pending = Pending(actor, action, repository, fields, request=request)
     await _order_commits(conn)
     await conn.execute(_INSERT, _row(pending))
+
+
+async def record_each(
+    conn: Conn, actor: str, action: str, repository: str | None, each: Sequence[dict[str, Any]]
+) -> None:
+    """One event per item of `each` (its fields), in one statement: a gc sweep's blobs."""
+    if not each:
+        return
+    origin = ORIGIN.get()
+    request = origin.describe() if origin is not None else None
+    rows = [_row(Pending(actor, action, repository, f, request=request)) for f in each]
+    await _order_commits(conn)
+    await conn.execute(_INSERT, rows)
 
 
 async def record_batch(db: Database, batch: Sequence[Pending]) -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -142,6 +143,17 @@ class FilesystemObjectStore:
         for path in await asyncio.to_thread(_walk, base):
             yield path.relative_to(self.root).as_posix()
 
+    async def list_dated(self, prefix: str) -> AsyncIterator[tuple[str, datetime]]:
+        """One directory at a time (a thread call each): memory follows the largest
+        directory, not the store."""
+        pending = [self.path(prefix)]
+        root = len(str(self.root)) + 1
+        while pending:
+            files, directories = await asyncio.to_thread(_scan, pending.pop())
+            pending.extend(directories)
+            for path, modified in files:
+                yield path[root:].replace(os.sep, "/"), modified
+
     @staticmethod
     def _put_bytes(path: Path, data: bytes) -> None:
         if path.exists():
@@ -262,6 +274,27 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _scan(directory: Path) -> tuple[list[tuple[str, datetime]], list[Path]]:
+    """The files of one directory (paths) with their modification times, and its
+    subdirectories."""
+    files: list[tuple[str, datetime]] = []
+    directories: list[Path] = []
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return files, directories
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                directories.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                modified = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                files.append((entry.path, modified))
+        except FileNotFoundError:
+            continue  # deleted while we looked
+    return files, directories
 
 
 def _walk(base: Path) -> list[Path]:

@@ -7,15 +7,26 @@
 └── uploads/<upload id>/
     ├── data                                an upload in progress (stores that append)
     └── parts/<offset, 20 digits>           one object per chunk (stores that cannot: S3)
+<root>/quarantine/...                         corrupt bytes set aside by a scrub (gc never
+                                            touches it)
 """
 
 from __future__ import annotations
 
-BLOB_TREE = "blobs"
+BLOBS = "blobs"
+UPLOADS = "uploads"
+_BLOB_PREFIX = f"{BLOBS}/blake3/"
+BLOB_TREE = BLOBS
 
 
 def blob_key(blake3_hex: str) -> str:
-    return f"blobs/blake3/{blake3_hex[:2]}/{blake3_hex}"
+    return f"{_BLOB_PREFIX}{blake3_hex[:2]}/{blake3_hex}"
+
+
+def blob_hex(key: str) -> str | None:
+    """The BLAKE3 hex of a blob key; None for any other key (a temp file beside one)."""
+    hex_key = key.rpartition("/")[2]
+    return hex_key if key == blob_key(hex_key) and len(hex_key) == 64 else None
 
 
 def quarantine_key(blake3_hex: str, attempt: int = 0) -> str:
@@ -25,7 +36,14 @@ def quarantine_key(blake3_hex: str, attempt: int = 0) -> str:
 
 
 def upload_dir(upload_id: str) -> str:
-    return f"uploads/{upload_id}"
+    return f"{UPLOADS}/{upload_id}"
+
+
+def upload_id_of(key: str) -> str | None:
+    """The upload id of a key under uploads/<id>/; None for others."""
+    top, _, rest = key.partition("/")
+    upload_id = rest.partition("/")[0]
+    return upload_id if top == UPLOADS and rest and "/" in rest else None
 
 
 def upload_key(upload_id: str) -> str:

@@ -104,7 +104,8 @@ class ManifestStore:
         await self.blobs.check_quotas(repository, digests["blake3"].hex, len(body))
         blob = await self.blobs.store_bytes(body, digests)  # durable before the transaction
         async with self.db.write() as conn:
-            children = await _resolve_references(conn, repository, manifest, complete)
+            # The links it needs stay locked until commit: gc cannot take them meanwhile.
+            children = await _resolve_references(conn, repository, manifest, complete, lock=True)
             repo_id = await self.blobs.record(conn, repository, digests, blob.size)
             await self._save(conn, repo_id, repository, blob.key, described, manifest, actor)
             await self._save_refs(conn, repo_id, blob.key, children)
@@ -367,30 +368,7 @@ class ManifestStore:
     async def _delete_manifest(
         self, conn: Conn, row: Row[tuple[object, ...]], repository: str, actor: str
     ) -> None:
-        scope = (row.repository_id, row.blob_key)
-        # The order a push writes in (link, manifest, refs, tags): no deadlock with one.
-        await conn.execute(
-            delete(repository_blobs).where(
-                repository_blobs.c.repository_id == scope[0],
-                repository_blobs.c.blob_key == scope[1],
-            )
-        )
-        await conn.execute(
-            delete(manifests).where(
-                manifests.c.repository_id == scope[0], manifests.c.blob_key == scope[1]
-            )
-        )
-        await conn.execute(
-            delete(manifest_refs).where(
-                manifest_refs.c.repository_id == scope[0], manifest_refs.c.manifest_key == scope[1]
-            )
-        )
-        await conn.execute(
-            delete(tags).where(tags.c.repository_id == scope[0], tags.c.manifest_key == scope[1])
-        )
-        await events.record(
-            conn, actor, "manifest.delete", repository, digest=row.digest, key=row.blob_key
-        )
+        await remove_manifest(conn, row, repository, actor)
 
     async def _delete_tag(
         self,
@@ -480,6 +458,35 @@ async def _find(
     return (await conn.execute(query)).first()
 
 
+async def remove_manifest(
+    conn: Conn,
+    row: Row[tuple[object, ...]],
+    repository: str,
+    actor: str,
+    action: str = "manifest.delete",
+) -> None:
+    """Delete the manifest of `row` (repository_id, blob_key, digest): its link, its row,
+    its references and its tags, in the order a push writes them (no deadlock with one)."""
+    repo_id, key = row.repository_id, row.blob_key
+    await conn.execute(
+        delete(repository_blobs).where(
+            repository_blobs.c.repository_id == repo_id, repository_blobs.c.blob_key == key
+        )
+    )
+    await conn.execute(
+        delete(manifests).where(manifests.c.repository_id == repo_id, manifests.c.blob_key == key)
+    )
+    await conn.execute(
+        delete(manifest_refs).where(
+            manifest_refs.c.repository_id == repo_id, manifest_refs.c.manifest_key == key
+        )
+    )
+    await conn.execute(
+        delete(tags).where(tags.c.repository_id == repo_id, tags.c.manifest_key == key)
+    )
+    await events.record(conn, actor, action, repository, digest=row.digest, key=key)
+
+
 _QUARANTINED_ITSELF = select(blob_rows.c.key).where(
     blob_rows.c.key == manifests.c.blob_key, blob_rows.c.quarantined.is_not(None)
 )
@@ -495,7 +502,7 @@ _NEEDS_QUARANTINED = (
 
 
 async def _resolve_references(
-    conn: Conn, repository: str, manifest: Manifest, complete: bool = True
+    conn: Conn, repository: str, manifest: Manifest, complete: bool = True, *, lock: bool = False
 ) -> dict[str, str]:
     """Storage key → kind (config, layer, manifest) of everything the manifest needs, checked
     for this repository a batch at a time, not a query each; the first one missing raises
@@ -503,7 +510,8 @@ async def _resolve_references(
     needed = manifest.referenced
     if not needed:
         return {}
-    found = await resolve_all_in_repository(conn, repository, [d.digest for d in needed])
+    digests = [d.digest for d in needed]
+    found = await resolve_all_in_repository(conn, repository, digests, lock=lock)
     children: dict[str, str] = {}
     for descriptor in needed:
         key = found.get(descriptor.digest)

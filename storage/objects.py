@@ -6,7 +6,9 @@ No method relies on a listing to see a write that just finished: `list` is for
 sweeping (GC, tests), never for finding what an upload wrote.
 
 Optional capabilities are small protocols a backend may also implement:
-`Appending` (add bytes to the end of an object in place), `PresignedReads`
+`Appending` (add bytes to the end of an object in place), `Dated` (list objects with
+the time each was last written, for gc), `Multipart` (abort multipart uploads a
+crash left unfinished), `PresignedReads`
 (hand clients a URL to fetch an object directly), `LocalFiles` (objects are
 files on this machine, for zero-copy sends) and `Closing` (release connections
 and threads at shutdown).
@@ -15,6 +17,7 @@ and threads at shutdown).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from prometheus_client import Counter
@@ -83,6 +86,24 @@ class Appending(Protocol):
 
 
 @runtime_checkable
+class Dated(Protocol):
+    """A backend that can say when each object was last written (all of ours)."""
+
+    def list_dated(self, prefix: str) -> AsyncIterator[tuple[str, datetime]]:
+        """(key, last written, timezone-aware) of every key `list(prefix)` yields; not
+        necessarily sorted, never loading the whole listing at once."""
+
+
+@runtime_checkable
+class Multipart(Protocol):
+    """A backend with multipart uploads that live on, unseen, until aborted: S3."""
+
+    async def abort_unfinished(self, prefix: str, older_than: datetime | None = None) -> int:
+        """Abort the unfinished multipart uploads of keys under `prefix` (started before
+        `older_than`, when given); returns how many."""
+
+
+@runtime_checkable
 class PresignedReads(Protocol):
     """A backend that can let clients fetch objects without passing through the registry."""
 
@@ -121,6 +142,14 @@ async def redirect_url(store: ObjectStore, key: str) -> str | None:
     if isinstance(store, PresignedReads) and store.redirect_reads:
         return await store.presigned_url(key)
     return None
+
+
+def dated(store: ObjectStore) -> Dated | None:
+    return store if isinstance(store, Dated) else None
+
+
+def multipart(store: ObjectStore) -> Multipart | None:
+    return store if isinstance(store, Multipart) else None
 
 
 def local_files(store: ObjectStore) -> LocalFiles | None:

@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from manifests.digest import Digest
 from storage.database import Conn, Database, rowcount
+from storage.errors import BlobSwept
 from storage.lookup_cache import LookupCache
 from storage.schema import blobs, digest_aliases, repositories, repository_blobs
 
+# A link takes the blob back from gc: not eligible any more, and not being swept (else the
+# push fails and is retried). The row lock it takes orders it with a sweep (storage/gc.py).
+_CLAIM = (
+    update(blobs)
+    .where(blobs.c.key == bindparam("blob"), blobs.c.sweeping.is_(None))
+    .values(eligible_since=None)
+)
 BATCH = 500  # digests per query: far below every driver's limit on bound parameters
 _ALL_IN_REPOSITORY = (
     select(digest_aliases.c.hex, blobs.c.key)
@@ -25,6 +33,8 @@ _ALL_IN_REPOSITORY = (
         blobs.c.quarantined.is_(None),
     )
 )
+
+_ALL_IN_REPOSITORY_LOCKED = _ALL_IN_REPOSITORY.with_for_update(read=True, of=repository_blobs)
 
 
 def now() -> datetime:
@@ -58,7 +68,10 @@ async def ensure_repository(db: Database, conn: Conn, name: str, known: LookupCa
 
 
 async def link_blob(db: Database, conn: Conn, repo_id: int, key: str) -> bool:
-    """Let the repository read the blob; False when it already could."""
+    """Let the repository read the blob; False when it already could. BlobSwept when gc is
+    deleting it."""
+    if not rowcount(await conn.execute(_CLAIM, {"blob": key})):
+        raise BlobSwept({"key": key})
     result = await conn.execute(
         db.insert_ignore(repository_blobs),
         {"repository_id": repo_id, "blob_key": key, "created": now()},
@@ -103,10 +116,13 @@ async def resolve_in_repository(
 
 
 async def resolve_all_in_repository(
-    conn: Conn, repository: str, digests: Sequence[Digest]
+    conn: Conn, repository: str, digests: Sequence[Digest], *, lock: bool = False
 ) -> dict[Digest, str]:
     """The storage key of each digest the repository may read (those it cannot are left out):
-    one query per algorithm and BATCH digests, not one per digest."""
+    one query per algorithm and BATCH digests, not one per digest. With `lock`, the links
+    found stay locked (FOR SHARE on PostgreSQL; SQLite has one writer) until the caller's
+    transaction ends, so gc cannot remove them under a manifest being pushed."""
+    query = _ALL_IN_REPOSITORY_LOCKED if lock else _ALL_IN_REPOSITORY
     by_algorithm: dict[str, list[str]] = {}
     for digest in dict.fromkeys(digests):
         by_algorithm.setdefault(digest.algorithm, []).append(digest.hex)
@@ -118,7 +134,7 @@ async def resolve_all_in_repository(
                 "algorithm": algorithm,
                 "hexes": hexes[start : start + BATCH],
             }
-            rows = await conn.execute(_ALL_IN_REPOSITORY, params)
+            rows = await conn.execute(query, params)
             found.update({Digest(algorithm, row.hex): row.key for row in rows})
     return found
 
@@ -127,7 +143,8 @@ async def record_blob(
     db: Database, conn: Conn, digests: dict[str, Digest], size: int
 ) -> tuple[str, bool]:
     """Make a published blob known under every digest computed for it; returns its key, and
-    whether its row is new."""
+    whether its row is new (then the caller checks that its bytes are still there: a sweep
+    may have deleted them after the publish found them and before this transaction)."""
     key = digests["blake3"].hex
     at = now()  # the bytes were hashed as they came in: verified as of now
     inserted = await conn.execute(

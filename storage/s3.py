@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -150,6 +151,11 @@ class S3ObjectStore:
             )
 
     async def list(self, prefix: str) -> AsyncIterator[str]:
+        async for key, _ in self.list_dated(prefix):
+            yield key
+
+    async def list_dated(self, prefix: str) -> AsyncIterator[tuple[str, datetime]]:
+        """A page (1000 keys) at a time, sorted as S3 lists them."""
         under = prefix.rstrip("/") + "/"
         token: dict[str, str] = {}
         while True:
@@ -159,10 +165,32 @@ class S3ObjectStore:
             for item in page.get("Contents", []):
                 key = item["Key"][len(self._prefix) :]
                 if not prefix or key == prefix or key.startswith(under):
-                    yield key
+                    yield key, item["LastModified"]
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    async def abort_unfinished(self, prefix: str, older_than: datetime | None = None) -> int:
+        aborted = 0
+        marker: dict[str, str] = {}
+        while True:
+            page = await self.call(
+                self.client.list_multipart_uploads,
+                Bucket=self._bucket,
+                Prefix=self.name(prefix),
+                **marker,
+            )
+            for item in page.get("Uploads", []):
+                if older_than is None or item["Initiated"] < older_than:
+                    key = item["Key"][len(self._prefix) :]
+                    await MultipartUpload(self, key, item["UploadId"]).abort()
+                    aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            marker = {
+                "KeyMarker": page["NextKeyMarker"],
+                "UploadIdMarker": page["NextUploadIdMarker"],
+            }
 
     async def presigned_url(self, key: str) -> str:
         return await self.call(

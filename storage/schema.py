@@ -26,6 +26,10 @@ blobs = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("verified", DateTime(timezone=True), index=True),  # last found whole; None: never
     Column("quarantined", DateTime(timezone=True)),  # found corrupt or missing: not served
+    # gc: since when nothing links the blob (None: linked, or not marked yet)
+    Column("eligible_since", DateTime(timezone=True), index=True),
+    # gc: a sweep deleting the bytes, then the row; a push of this content must retry
+    Column("sweeping", DateTime(timezone=True), index=True),
 )
 
 digest_aliases = Table(
@@ -50,6 +54,7 @@ repository_blobs = Table(
     Column("repository_id", Integer, ForeignKey("repositories.id"), primary_key=True),
     Column("blob_key", String(64), ForeignKey("blobs.key"), primary_key=True),
     Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_repository_blobs_blob_key", "blob_key"),
 )
 
 manifests = Table(
@@ -65,6 +70,7 @@ manifests = Table(
     Column("annotations", Text),  # JSON object, for referrers listings
     Column("created", DateTime(timezone=True), nullable=False),
     Index("ix_manifests_subject", "repository_id", "subject"),
+    Index("ix_manifests_blob_key", "blob_key"),
 )
 
 manifest_refs = Table(
@@ -74,6 +80,7 @@ manifest_refs = Table(
     Column("manifest_key", String(64), primary_key=True),
     Column("child_key", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),  # config, layer, manifest
+    Index("ix_manifest_refs_child", "repository_id", "child_key"),
 )
 
 tags = Table(
@@ -93,7 +100,7 @@ uploads = Table(
     Column("algorithm", String(16)),  # extra digest algorithm asked for, if any
     Column("size", BigInteger, nullable=False),
     Column("started", DateTime(timezone=True), nullable=False),
-    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False, index=True),
 )
 
 events = Table(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -61,3 +62,32 @@ def test_conformance_suite(name: str, server: str, workers: int, tmp_path: Path)
         f"{outcome.summary_line()}\nreports in {outcome.report_dir}\n{outcome.failure_report(80)}"
     )
     assert outcome.passed > 0, outcome.summary_line()
+
+
+@pytest.mark.conformance
+@pytest.mark.parametrize("name", suites.SUITE_NAMES)
+def test_conformance_with_the_collector_running(name: str, tmp_path: Path) -> None:
+    """gc every 2 seconds in the server (grace 60s, untagged manifests too) while the suite
+    pushes, mounts and deletes: nothing it relies on goes away under it."""
+    suite = suites.SUITES[name]
+    if suite.find_binary() is None:
+        pytest.skip(f"{suite.binary} is not built: run `make conformance-tools` (needs Go)")
+    collecting = ("--gc-interval", "1s", "--gc-grace", "60s", "--gc-delete-untagged")
+    live = start_server(tmp_path / "data", "--workers", "2", *collecting)
+    try:
+        outcome = suites.run_suite(suite, live.url)
+        collected = _wait_for_line(tmp_path / "data.log", "gc: ")
+    finally:
+        stop_server(live)
+    assert outcome.failed == 0, f"{outcome.summary_line()}\n{outcome.failure_report(80)}"
+    assert outcome.passed > 0, outcome.summary_line()
+    assert collected, "the collector never ran"
+
+
+def _wait_for_line(log: Path, text: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in log.read_text(errors="replace"):
+            return True
+        time.sleep(0.5)
+    return False

@@ -29,3 +29,30 @@ def test_parts_sort_by_offset() -> None:
     offsets = [0, 9, 10, 5 * 1024**3]
     keys = [layout.upload_part_key("u", o) for o in offsets]
     assert sorted(keys) == keys
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        pytest.param(f"blobs/blake3/ab/{HEX}", HEX, id="blob"),
+        pytest.param(f"blobs/blake3/cd/{HEX}", None, id="wrong-directory"),
+        pytest.param(f"blobs/blake3/ab/.{HEX}.0123abcd", None, id="temp-file"),
+        pytest.param("blobs/blake3/ab/ab12", None, id="short"),
+        pytest.param(f"quarantine/{HEX}", None, id="quarantine"),
+    ],
+)
+def test_blob_hex(key: str, expected: str | None) -> None:
+    assert layout.blob_hex(key) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        pytest.param("uploads/u1/data", "u1", id="data"),
+        pytest.param("uploads/u1/parts/00000000000000000005", "u1", id="part"),
+        pytest.param("uploads/u1", None, id="no-object-under-it"),
+        pytest.param("blobs/u1/data", None, id="elsewhere"),
+    ],
+)
+def test_upload_id_of(key: str, expected: str | None) -> None:
+    assert layout.upload_id_of(key) == expected

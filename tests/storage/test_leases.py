@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,3 +51,16 @@ async def test_release_by_another_owner_does_nothing(db: Database) -> None:
     assert await leases.claim("gc", holder, 30)
     await leases.release("gc", other)
     assert not await leases.claim("gc", other, 30)
+
+
+async def test_a_lease_whose_holder_died_on_this_machine_is_taken_over(db: Database) -> None:
+    leases = Leases(db)
+    child = await asyncio.create_subprocess_exec("true")
+    await child.wait()  # exited and reaped: its pid names no process now
+    dead = f"{socket.gethostname()[:64]}/{child.pid}/deadbeef"
+    alive, elsewhere = owner_name(), f"another-host.invalid/{os.getpid()}/cafe"
+    assert await leases.claim("gc", dead, 600)
+    assert await leases.claim_from_dead("gc", alive, 30)
+    await leases.release("gc", alive)
+    assert await leases.claim("gc", elsewhere, 600)
+    assert not await leases.claim_from_dead("gc", alive, 30)  # another machine: wait it out
