@@ -15,6 +15,10 @@ victim in a transaction of its own, shaped like a DELETE request's, that re-chec
 the plan against what is there now: a tag pushed again meanwhile, or a manifest
 tagged again, stays. Every deletion
 is an event (`tag.delete`, `manifest.delete`) with the caller's actor.
+
+`retain_then_collect` is what `artifact-store gc` and the background collector run:
+retention, then a collection, both under the gc lease (a dry run takes no lease and
+changes nothing, so its collection does not count what retention would free).
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ from storage.policy import Retention, StoragePolicy
 from storage.schema import manifest_refs, manifests, repositories, tags
 
 if TYPE_CHECKING:
+    from storage.gc import Policy, Report
     from storage.manifest_store import ManifestStore
+    from storage.objects import ObjectStore
+
+ACTOR = "retention"  # the actor of the deletion events retention records
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,51 @@ async def apply_retention(
                 actor,
             )
     return found
+
+
+@dataclass
+class Collection:
+    """A gc run's retention plan and the collector's report: None when the collection did
+    not run, its lease lost to another process while retention ran (that one collects)."""
+
+    retention: RetentionPlan
+    report: Report | None
+
+    def document(self) -> dict[str, Any]:
+        collected = {} if self.report is None else self.report.as_json()
+        return collected | {"retention": self.retention.document()}
+
+
+async def retain_then_collect(
+    manifest_store: ManifestStore,
+    objects: ObjectStore,
+    policy: Policy,
+    owner: str,
+    hold: float = 0.0,
+) -> Collection | None:
+    """Retention by the rules of `manifest_store.policy`, then a collection, under the gc
+    lease held by `owner` (None when another process holds it). The manifests retention
+    deletes leave their blobs unlinked: reclaimed by this run when `policy.grace` is 0,
+    else by a run after the grace period. A dry run plans, collects dry, takes no lease."""
+    from storage import gc
+    from storage.leases import Leases
+
+    db = manifest_store.db
+    rules = manifest_store.policy
+    if policy.dry_run:
+        found = await apply_retention(manifest_store, rules, dry_run=True, actor=ACTOR)
+        return Collection(found, await gc.collect(db, objects, policy))
+    leases = Leases(db)
+    if not await leases.claim_from_dead(gc.LEASE, owner, max(gc.LEASE_SECONDS, hold)):
+        return None
+    try:
+        found = await apply_retention(manifest_store, rules, dry_run=False, actor=ACTOR)
+    except BaseException:
+        await leases.release(gc.LEASE, owner)
+        raise
+    # the same owner: collect_exclusively renews the lease it holds, releases it unless hold
+    report = await gc.collect_exclusively(db, objects, policy, owner, hold=hold)
+    return Collection(found, report)
 
 
 async def plan(
