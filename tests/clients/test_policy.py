@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import blake3
 import httpx
 import pytest
 
+from storage import layout
 from tests.conftest import LiveServer, start_server, stop_server
 
 from .commands import CommandFailed, run, tool
@@ -149,6 +151,72 @@ def test_retention_keeps_the_release_and_the_two_newest(
         assert status(server, f"/v2/ci/app/blobs/{layer}", "HEAD") == 404  # left to gc
     for tag in ("d", "e", "release-1"):
         assert status(server, f"/v2/ci/app/manifests/{tag}") == 200
+
+
+def stored_file(server: LiveServer, data: bytes) -> Path:
+    """Where the data directory keeps the bytes of a blob (or a manifest)."""
+    return server.data_dir / "objects" / layout.blob_key(blake3.blake3(data).hexdigest())
+
+
+def manifest_body(server: LiveServer, repository: str, reference: str) -> bytes:
+    accept = "application/vnd.oci.image.manifest.v1+json"
+    url = f"{server.url}/v2/{repository}/manifests/{reference}"
+    response = httpx.get(url, headers={"Accept": accept})
+    assert response.status_code == 200
+    return response.content
+
+
+def test_gc_applies_retention_and_reclaims_the_blobs(
+    server: LiveServer, config: Path, tmp_path: Path
+) -> None:
+    tags = ["a", "release-1", "b", "c", "d", "e"]
+    layers = {tag: f"gc {tag}\n".encode() * 777 for tag in tags}
+    bodies = {}
+    for tag in tags:  # one after the other: each pushed later than the one before
+        oras_push(server, f"ci/gc:{tag}", tmp_path, write(tmp_path, f"{tag}.txt", layers[tag]))
+        bodies[tag] = manifest_body(server, "ci/gc", tag)
+    digests = {tag: "sha256:" + hashlib.sha256(body).hexdigest() for tag, body in bodies.items()}
+    files = {
+        tag: [stored_file(server, layers[tag]), stored_file(server, bodies[tag])] for tag in tags
+    }
+    assert all(path.is_file() for paths in files.values() for path in paths)
+    stored = sum(1 for path in (server.data_dir / "objects").rglob("*") if path.is_file())
+
+    dry = store_command(config, server, "gc", "--dry-run", "--json", "--grace", "0s")
+    plan = json.loads(dry)["retention"]
+    victims = {v["tag"]: v["digest"] for v in plan["tags"] if v["repository"] == "ci/gc"}
+    assert victims == {tag: digests[tag] for tag in "abc"}
+    gone = [v["digest"] for v in plan["manifests"] if v["repository"] == "ci/gc"]
+    assert sorted(gone) == sorted(digests[tag] for tag in "abc")
+    text = store_command(config, server, "gc", "--dry-run")
+    assert f"tag       ci/gc:a  {digests['a']}" in text
+    assert f"manifest  ci/gc@{digests['c']}" in text
+    assert "retention would delete" in text and "gc would remove" in text
+    assert sorted(crane("ls", f"{server.host}/ci/gc").stdout.split()) == sorted(tags)
+    assert all(status(server, f"/v2/ci/gc/manifests/{d}") == 200 for d in digests.values())
+    assert sum(1 for path in (server.data_dir / "objects").rglob("*") if path.is_file()) == stored
+
+    report = json.loads(store_command(config, server, "gc", "--grace", "0s", "--json"))
+    assert report["retention"]["dry_run"] is False
+    assert sorted(v["tag"] for v in report["retention"]["tags"] if v["repository"] == "ci/gc") == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert sorted(crane("ls", f"{server.host}/ci/gc").stdout.split()) == ["d", "e", "release-1"]
+    for tag in "abc":
+        assert status(server, f"/v2/ci/gc/manifests/{digests[tag]}") == 404
+        layer = "sha256:" + hashlib.sha256(layers[tag]).hexdigest()
+        assert layer in report["blobs"]  # reclaimed by this run: --grace 0s
+        assert status(server, f"/v2/ci/gc/blobs/{layer}", "HEAD") == 404
+        assert not any(path.exists() for path in files[tag])
+    for tag in ("d", "e", "release-1"):
+        assert status(server, f"/v2/ci/gc/manifests/{tag}") == 200
+        assert all(path.is_file() for path in files[tag])
+    left = sum(1 for path in (server.data_dir / "objects").rglob("*") if path.is_file())
+    assert left <= stored - 6
+    again = json.loads(store_command(config, server, "gc", "--grace", "0s", "--json"))
+    assert again["retention"]["tags"] == [] and again["retention"]["manifests"] == []
 
 
 def test_usage_adds_up_and_the_api_agrees(server: LiveServer, config: Path, tmp_path: Path) -> None:
