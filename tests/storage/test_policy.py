@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from manifests.digest import Digest
 from manifests.mediatypes import OCI_INDEX, OCI_MANIFEST
-from storage import events, layout, usage_report
+from storage import events, gc, layout, usage_report
 from storage.errors import (
     BlobUnknown,
     BlobUploadUnknown,
@@ -25,9 +25,8 @@ from storage.errors import (
 )
 from storage.globs import Globs
 from storage.hashing import digests_of
-from storage.policy import ImmutableTags, Quota, Retention, StoragePolicy
-from storage import gc
 from storage.leases import Leases
+from storage.policy import ImmutableTags, Quota, Retention, StoragePolicy
 from storage.retention import apply_retention, plan, retain_then_collect
 from storage.schema import tags
 from storage.store import Storage
