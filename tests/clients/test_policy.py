@@ -153,9 +153,18 @@ def test_retention_keeps_the_release_and_the_two_newest(
         assert status(server, f"/v2/ci/app/manifests/{tag}") == 200
 
 
+def objects_dir(server: LiveServer) -> Path:
+    assert server.data_dir is not None
+    return server.data_dir / "objects"
+
+
 def stored_file(server: LiveServer, data: bytes) -> Path:
     """Where the data directory keeps the bytes of a blob (or a manifest)."""
-    return server.data_dir / "objects" / layout.blob_key(blake3.blake3(data).hexdigest())
+    return objects_dir(server) / layout.blob_key(blake3.blake3(data).hexdigest())
+
+
+def file_count(server: LiveServer) -> int:
+    return len([path for path in objects_dir(server).rglob("*") if path.is_file()])
 
 
 def manifest_body(server: LiveServer, repository: str, reference: str) -> bytes:
@@ -180,7 +189,7 @@ def test_gc_applies_retention_and_reclaims_the_blobs(
         tag: [stored_file(server, layers[tag]), stored_file(server, bodies[tag])] for tag in tags
     }
     assert all(path.is_file() for paths in files.values() for path in paths)
-    stored = sum(1 for path in (server.data_dir / "objects").rglob("*") if path.is_file())
+    stored = file_count(server)
 
     dry = store_command(config, server, "gc", "--dry-run", "--json", "--grace", "0s")
     plan = json.loads(dry)["retention"]
@@ -194,7 +203,7 @@ def test_gc_applies_retention_and_reclaims_the_blobs(
     assert "retention would delete" in text and "gc would remove" in text
     assert sorted(crane("ls", f"{server.host}/ci/gc").stdout.split()) == sorted(tags)
     assert all(status(server, f"/v2/ci/gc/manifests/{d}") == 200 for d in digests.values())
-    assert sum(1 for path in (server.data_dir / "objects").rglob("*") if path.is_file()) == stored
+    assert file_count(server) == stored
 
     report = json.loads(store_command(config, server, "gc", "--grace", "0s", "--json"))
     assert report["retention"]["dry_run"] is False
@@ -213,7 +222,7 @@ def test_gc_applies_retention_and_reclaims_the_blobs(
     for tag in ("d", "e", "release-1"):
         assert status(server, f"/v2/ci/gc/manifests/{tag}") == 200
         assert all(path.is_file() for path in files[tag])
-    left = sum(1 for path in (server.data_dir / "objects").rglob("*") if path.is_file())
+    left = file_count(server)
     assert left <= stored - 6
     again = json.loads(store_command(config, server, "gc", "--grace", "0s", "--json"))
     assert again["retention"]["tags"] == [] and again["retention"]["manifests"] == []
