@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,43 @@ def test_gc_applies_retention_and_reclaims_the_blobs(
     assert left <= stored - 6
     again = json.loads(store_command(config, server, "gc", "--grace", "0s", "--json"))
     assert again["retention"]["tags"] == [] and again["retention"]["manifests"] == []
+
+
+def test_the_server_applies_retention_every_gc_interval(config: Path, tmp_path: Path) -> None:
+    """Pushed to a server that does not collect, then served by one that collects every
+    second: its background collector deletes what retention lets go, and the bytes."""
+    data_dir = tmp_path / "data"
+    live = start_server(data_dir, "--config", str(config), "--workers", "1")
+    tags = ["old", "release-0", "mid", "new"]
+    layers = {tag: f"background {tag}\n".encode() * 555 for tag in tags}
+    bodies = {}
+    try:
+        for tag in tags:
+            oras_push(live, f"ci/bg:{tag}", tmp_path, write(tmp_path, f"{tag}.txt", layers[tag]))
+            bodies[tag] = manifest_body(live, "ci/bg", tag)
+    finally:
+        stop_server(live)
+    old = "sha256:" + hashlib.sha256(bodies["old"]).hexdigest()
+    collecting = ("--gc-interval", "1s", "--gc-grace", "0s")
+    live = start_server(data_dir, "--config", str(config), "--workers", "1", *collecting)
+    try:
+        files = [stored_file(live, layers["old"]), stored_file(live, bodies["old"])]
+        assert all(path.is_file() for path in files)
+        deadline = time.monotonic() + 60
+        while any(path.exists() for path in files):
+            assert time.monotonic() < deadline, "the background collector never reclaimed them"
+            time.sleep(0.5)
+        assert sorted(crane("ls", f"{live.host}/ci/bg").stdout.split()) == [
+            "mid",
+            "new",
+            "release-0",
+        ]
+        assert status(live, f"/v2/ci/bg/manifests/{old}") == 404
+        for tag in ("mid", "new", "release-0"):
+            assert stored_file(live, layers[tag]).is_file()
+            assert status(live, f"/v2/ci/bg/manifests/{tag}") == 200
+    finally:
+        stop_server(live)
 
 
 def test_usage_adds_up_and_the_api_agrees(server: LiveServer, config: Path, tmp_path: Path) -> None:
