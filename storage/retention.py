@@ -23,14 +23,17 @@ changes nothing, so its collection does not count what retention would free).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from storage import gc
 from storage.database import Conn, Database
+from storage.leases import Leases
 from storage.policy import Retention, StoragePolicy
 from storage.schema import manifest_refs, manifests, repositories, tags
 
@@ -89,9 +92,11 @@ async def apply_retention(
     dry_run: bool,
     actor: str,
     now: datetime | None = None,
+    heartbeat: Callable[[], Awaitable[None]] | None = None,
 ) -> RetentionPlan:
     """What retention deletes now; deleted unless `dry_run`. The plan returned lists what
-    was planned: a victim that changed meanwhile is skipped, and the events say so."""
+    was planned: a victim that changed meanwhile is skipped, and the events say so.
+    `heartbeat` is awaited after each repository (the gc lease's renewal)."""
     found = await plan(manifest_store.db, policy, now or datetime.now(UTC), dry_run=dry_run)
     if not dry_run:
         for repository in found.repositories():
@@ -101,6 +106,8 @@ async def apply_retention(
                 [v.key for v in found.manifests if v.repository == repository],
                 actor,
             )
+            if heartbeat is not None:
+                await heartbeat()
     return found
 
 
@@ -128,25 +135,42 @@ async def retain_then_collect(
     lease held by `owner` (None when another process holds it). The manifests retention
     deletes leave their blobs unlinked: reclaimed by this run when `policy.grace` is 0,
     else by a run after the grace period. A dry run plans, collects dry, takes no lease."""
-    from storage import gc
-    from storage.leases import Leases
-
     db = manifest_store.db
-    rules = manifest_store.policy
     if policy.dry_run:
+        rules = manifest_store.policy
         found = await apply_retention(manifest_store, rules, dry_run=True, actor=ACTOR)
         return Collection(found, await gc.collect(db, objects, policy))
-    leases = Leases(db)
-    if not await leases.claim_from_dead(gc.LEASE, owner, max(gc.LEASE_SECONDS, hold)):
+    applied = await _retain_exclusively(manifest_store, owner, max(gc.LEASE_SECONDS, hold))
+    if applied is None:
         return None
+    # the same owner: collect_exclusively renews the lease it holds, releases it unless hold
+    return Collection(applied, await gc.collect_exclusively(db, objects, policy, owner, hold))
+
+
+async def _retain_exclusively(
+    manifest_store: ManifestStore, owner: str, seconds: float
+) -> RetentionPlan | None:
+    """Retention under the gc lease, taken for `seconds` and kept for the collection
+    (released if retention fails); None when another process holds it."""
+    leases = Leases(manifest_store.db)
+    if not await leases.claim_from_dead(gc.LEASE, owner, seconds):
+        return None
+    renewed = time.monotonic()
+
+    async def renew() -> None:
+        nonlocal renewed
+        if time.monotonic() - renewed > gc.RENEW_EVERY:
+            renewed = time.monotonic()
+            await leases.claim(gc.LEASE, owner, seconds)
+
     try:
-        found = await apply_retention(manifest_store, rules, dry_run=False, actor=ACTOR)
+        rules = manifest_store.policy
+        return await apply_retention(
+            manifest_store, rules, dry_run=False, actor=ACTOR, heartbeat=renew
+        )
     except BaseException:
         await leases.release(gc.LEASE, owner)
         raise
-    # the same owner: collect_exclusively renews the lease it holds, releases it unless hold
-    report = await gc.collect_exclusively(db, objects, policy, owner, hold=hold)
-    return Collection(found, report)
 
 
 async def plan(
