@@ -404,6 +404,9 @@ async def test_gc_applies_retention_then_reclaims_the_blobs(open_storage: OpenSt
     for tag in ("d", "e", "release-1"):
         assert await storage.objects.stat(config_key(tag)) is not None
     assert len(done.report.blobs) >= 3
+    deleted = [e.fields() for e in await events.after(storage.db, 0, 1000)]
+    by_retention = [e for e in deleted if e["actor"] == "retention"]
+    assert sorted(e["tag"] for e in by_retention if e["action"] == "tag.delete") == ["a", "b", "c"]
     # the lease is free again: the next run takes it
     assert await Leases(storage.db).claim(gc.LEASE, "other/1/b", 600)
 
