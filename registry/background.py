@@ -1,7 +1,7 @@
 """What a serving process runs beside its requests, from startup to shutdown: webhook
 deliveries, the storage usage gauges, the batched pull events, the removal of upload
-data no session owns, the background scrub (when scrub_interval is set), garbage
-collection every gc_interval (one process of all at a time, by the gc lease), and
+data no session owns, the background scrub (when scrub_interval is set), retention and
+garbage collection every gc_interval (one process of all at a time, by the gc lease), and
 (with several processes) the saving of its request counts for the metrics collectors."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from registry.pulls import PullRecorder
 from storage import gc
 from storage.errors import StorageError, Unavailable
 from storage.leases import owner_name
+from storage.retention import retain_then_collect
 from storage.store import Storage
 from storage.uploads import UploadSessions
 from storage.verify import scrub_every
@@ -74,8 +75,9 @@ async def running(
 
 
 async def collect_every(settings: Settings, storage: Storage) -> None:
-    """Garbage collection every gc_interval; the lease is held for the whole interval, so
-    one run per interval happens among all the processes that try."""
+    """The [[retention]] rules, then garbage collection, every gc_interval; the gc lease is
+    held for the whole interval, so one run per interval happens among all the processes
+    that try."""
     owner = owner_name()
     policy = gc.Policy(
         grace=settings.gc_grace,
@@ -86,15 +88,21 @@ async def collect_every(settings: Settings, storage: Storage) -> None:
     while True:
         await asyncio.sleep(settings.gc_interval)
         try:
-            report = await gc.collect_exclusively(
-                storage.db, storage.objects, policy, owner, hold=settings.gc_interval
+            done = await retain_then_collect(
+                storage.manifests, storage.objects, policy, owner, hold=settings.gc_interval
             )
         except Unavailable as exc:
             gc_log.warning("gc stopped: %s; next run in %ss", exc.detail, settings.gc_interval)
             continue
-        if report is not None:
-            counts = {"blobs": len(report.blobs), "manifests": len(report.manifests)}
-            gc_log.info("gc: %s", report.as_json() | counts)
+        if done is not None:
+            report = done.report
+            counts = {
+                "blobs": 0 if report is None else len(report.blobs),
+                "manifests": 0 if report is None else len(report.manifests),
+                "retention_tags": len(done.retention.tags),
+                "retention_manifests": len(done.retention.manifests),
+            }
+            gc_log.info("gc: %s", done.document() | counts)
 
 
 async def remove_strays_every(uploads: UploadSessions, seconds: float = STRAY_GRACE) -> None:

@@ -15,23 +15,34 @@ victim in a transaction of its own, shaped like a DELETE request's, that re-chec
 the plan against what is there now: a tag pushed again meanwhile, or a manifest
 tagged again, stays. Every deletion
 is an event (`tag.delete`, `manifest.delete`) with the caller's actor.
+
+`retain_then_collect` is what `artifact-store gc` and the background collector run:
+retention, then a collection, both under the gc lease (a dry run takes no lease and
+changes nothing, so its collection does not count what retention would free).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from storage import gc
 from storage.database import Conn, Database
+from storage.leases import Leases
 from storage.policy import Retention, StoragePolicy
 from storage.schema import manifest_refs, manifests, repositories, tags
 
 if TYPE_CHECKING:
+    from storage.gc import Policy, Report
     from storage.manifest_store import ManifestStore
+    from storage.objects import ObjectStore
+
+ACTOR = "retention"  # the actor of the deletion events retention records
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +92,11 @@ async def apply_retention(
     dry_run: bool,
     actor: str,
     now: datetime | None = None,
+    heartbeat: Callable[[], Awaitable[None]] | None = None,
 ) -> RetentionPlan:
     """What retention deletes now; deleted unless `dry_run`. The plan returned lists what
-    was planned: a victim that changed meanwhile is skipped, and the events say so."""
+    was planned: a victim that changed meanwhile is skipped, and the events say so.
+    `heartbeat` is awaited after each repository (the gc lease's renewal)."""
     found = await plan(manifest_store.db, policy, now or datetime.now(UTC), dry_run=dry_run)
     if not dry_run:
         for repository in found.repositories():
@@ -93,7 +106,71 @@ async def apply_retention(
                 [v.key for v in found.manifests if v.repository == repository],
                 actor,
             )
+            if heartbeat is not None:
+                await heartbeat()
     return found
+
+
+@dataclass
+class Collection:
+    """A gc run's retention plan and the collector's report: None when the collection did
+    not run, its lease lost to another process while retention ran (that one collects)."""
+
+    retention: RetentionPlan
+    report: Report | None
+
+    def document(self) -> dict[str, Any]:
+        collected = {} if self.report is None else self.report.as_json()
+        return collected | {"retention": self.retention.document()}
+
+
+async def retain_then_collect(
+    manifest_store: ManifestStore,
+    objects: ObjectStore,
+    policy: Policy,
+    owner: str,
+    hold: float = 0.0,
+) -> Collection | None:
+    """Retention by the rules of `manifest_store.policy`, then a collection, under the gc
+    lease held by `owner` (None when another process holds it). The manifests retention
+    deletes leave their blobs unlinked: reclaimed by this run when `policy.grace` is 0,
+    else by a run after the grace period. A dry run plans, collects dry, takes no lease."""
+    db = manifest_store.db
+    if policy.dry_run:
+        rules = manifest_store.policy
+        found = await apply_retention(manifest_store, rules, dry_run=True, actor=ACTOR)
+        return Collection(found, await gc.collect(db, objects, policy))
+    applied = await _retain_exclusively(manifest_store, owner, max(gc.LEASE_SECONDS, hold))
+    if applied is None:
+        return None
+    # the same owner: collect_exclusively renews the lease it holds, releases it unless hold
+    return Collection(applied, await gc.collect_exclusively(db, objects, policy, owner, hold))
+
+
+async def _retain_exclusively(
+    manifest_store: ManifestStore, owner: str, seconds: float
+) -> RetentionPlan | None:
+    """Retention under the gc lease, taken for `seconds` and kept for the collection
+    (released if retention fails); None when another process holds it."""
+    leases = Leases(manifest_store.db)
+    if not await leases.claim_from_dead(gc.LEASE, owner, seconds):
+        return None
+    renewed = time.monotonic()
+
+    async def renew() -> None:
+        nonlocal renewed
+        if time.monotonic() - renewed > gc.RENEW_EVERY:
+            renewed = time.monotonic()
+            await leases.claim(gc.LEASE, owner, seconds)
+
+    try:
+        rules = manifest_store.policy
+        return await apply_retention(
+            manifest_store, rules, dry_run=False, actor=ACTOR, heartbeat=renew
+        )
+    except BaseException:
+        await leases.release(gc.LEASE, owner)
+        raise
 
 
 async def plan(

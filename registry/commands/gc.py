@@ -1,4 +1,5 @@
-"""`artifact-store gc`: collect garbage once, against a registry that keeps serving."""
+"""`artifact-store gc`: apply the [[retention]] rules, then collect garbage once, against a
+registry that keeps serving."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from registry.config import ConfigError, Settings, parse_duration
 
 if TYPE_CHECKING:
     from storage.gc import Policy, Report
+    from storage.retention import Collection
 
 BUSY = 75  # EX_TEMPFAIL: another process is collecting; try again later
 
@@ -59,29 +61,49 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("artifact-store: read_only is set: gc would write; use --dry-run", file=sys.stderr)
         return 2
     try:
-        report = asyncio.run(_collect(settings, policy))
+        done = asyncio.run(_collect(settings, policy))
     except Unavailable as exc:
         print(f"artifact-store: gc stopped: {exc.detail}", file=sys.stderr)
         return 1
-    if report is None:
+    if done is None or done.report is None:
+        if done is not None:
+            print(_retention_text(done), file=sys.stderr)
         print("artifact-store: another process is collecting garbage", file=sys.stderr)
         return BUSY
-    print(json.dumps(report.as_json()) if args.json else summary(report))
+    print(json.dumps(done.document()) if args.json else _text(done, done.report))
     return 0
 
 
-async def _collect(settings: Settings, policy: Policy) -> Report | None:
-    from storage import gc
+async def _collect(settings: Settings, policy: Policy) -> Collection | None:
+    from registry.policy_rules import storage_policy
     from storage.leases import owner_name
+    from storage.retention import retain_then_collect
     from storage.store import Storage
 
-    storage = await Storage.open(Path(settings.data_dir), settings.metadata_url, settings.s3)
+    rules = storage_policy(settings)
+    storage = await Storage.open(
+        Path(settings.data_dir), settings.metadata_url, settings.s3, policy=rules
+    )
     try:
-        if policy.dry_run:
-            return await gc.collect(storage.db, storage.objects, policy)
-        return await gc.collect_exclusively(storage.db, storage.objects, policy, owner_name())
+        return await retain_then_collect(storage.manifests, storage.objects, policy, owner_name())
     finally:
         await storage.close()
+
+
+def _text(done: Collection, report: Report) -> str:
+    return "\n".join(filter(None, [_retention_text(done), summary(report)]))
+
+
+def _retention_text(done: Collection) -> str:
+    """The victims of retention, a line each, and their count; empty without victims."""
+    from storage.retention import victims_text
+
+    found = done.retention
+    if not found.tags and not found.manifests:
+        return ""
+    verb = "would delete" if found.dry_run else "deleted"
+    count = f"retention {verb} {len(found.tags)} tags and {len(found.manifests)} manifests"
+    return "\n".join([*victims_text(found), count])
 
 
 def summary(report: Report) -> str:
@@ -96,12 +118,16 @@ def summary(report: Report) -> str:
 
 COMMAND = Command(
     "gc",
-    "collect garbage once: unreferenced blobs, untagged manifests, abandoned uploads",
+    "apply [[retention]], then collect garbage once: unreferenced blobs, untagged manifests,"
+    " abandoned uploads",
     run,
-    "Remove what nothing references any more, while the registry keeps serving:\n"
+    "Apply the [[retention]] rules (as `artifact-store retention` does), then remove\n"
+    "what nothing references any more, while the registry keeps serving:\n"
     "links no manifest needs, then blobs unlinked for longer than the grace period\n"
     "(gc_grace), upload sessions idle longer than upload_max_age, and with\n"
-    "--delete-untagged manifests no tag holds. --grace 0s marks and sweeps in one run.\n"
+    "--delete-untagged manifests no tag holds. --grace 0s marks and sweeps in one run\n"
+    "(so the blobs of the manifests retention deleted go in the same run).\n"
+    "--dry-run lists retention's victims and what would be collected, changes nothing.\n"
     "One collector runs at a time (exit status 75 when another holds the gc lease).",
     arguments,
 )

@@ -16,8 +16,6 @@ from registry.config import Settings
 if TYPE_CHECKING:
     from storage.retention import RetentionPlan
 
-ACTOR = "retention"  # the actor of the deletion events
-
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -43,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _apply(settings: Settings, dry_run: bool) -> RetentionPlan:
     from registry.policy_rules import storage_policy
-    from storage.retention import apply_retention
+    from storage.retention import ACTOR, apply_retention
     from storage.store import Storage
 
     policy = storage_policy(settings)
@@ -71,7 +69,8 @@ COMMAND = Command(
     "Apply the [[retention]] rules of the settings to the registry they point at:\n"
     "tags not kept by keep_tags, keep_most_recent or pushed_within are deleted (never\n"
     "immutable ones), with their manifests when nothing else names them; each deletion\n"
-    "is an event. The blobs they leave unreferenced go at the next garbage collection.\n"
+    "is an event. The blobs they leave unreferenced go at the next garbage collection\n"
+    "(`artifact-store gc` applies these rules too, before it collects).\n"
     "--dry-run lists the victims and changes nothing.",
     arguments,
 )

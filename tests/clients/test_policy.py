@@ -9,13 +9,16 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import blake3
 import httpx
 import pytest
 
+from storage import layout
 from tests.conftest import LiveServer, start_server, stop_server
 
 from .commands import CommandFailed, run, tool
@@ -149,6 +152,118 @@ def test_retention_keeps_the_release_and_the_two_newest(
         assert status(server, f"/v2/ci/app/blobs/{layer}", "HEAD") == 404  # left to gc
     for tag in ("d", "e", "release-1"):
         assert status(server, f"/v2/ci/app/manifests/{tag}") == 200
+
+
+def objects_dir(server: LiveServer) -> Path:
+    assert server.data_dir is not None
+    return server.data_dir / "objects"
+
+
+def stored_file(server: LiveServer, data: bytes) -> Path:
+    """Where the data directory keeps the bytes of a blob (or a manifest)."""
+    return objects_dir(server) / layout.blob_key(blake3.blake3(data).hexdigest())
+
+
+def file_count(server: LiveServer) -> int:
+    return len([path for path in objects_dir(server).rglob("*") if path.is_file()])
+
+
+def manifest_body(server: LiveServer, repository: str, reference: str) -> bytes:
+    accept = "application/vnd.oci.image.manifest.v1+json"
+    url = f"{server.url}/v2/{repository}/manifests/{reference}"
+    response = httpx.get(url, headers={"Accept": accept})
+    assert response.status_code == 200
+    return response.content
+
+
+def test_gc_applies_retention_and_reclaims_the_blobs(
+    server: LiveServer, config: Path, tmp_path: Path
+) -> None:
+    tags = ["a", "release-1", "b", "c", "d", "e"]
+    layers = {tag: f"gc {tag}\n".encode() * 777 for tag in tags}
+    bodies = {}
+    for tag in tags:  # one after the other: each pushed later than the one before
+        oras_push(server, f"ci/gc:{tag}", tmp_path, write(tmp_path, f"{tag}.txt", layers[tag]))
+        bodies[tag] = manifest_body(server, "ci/gc", tag)
+    digests = {tag: "sha256:" + hashlib.sha256(body).hexdigest() for tag, body in bodies.items()}
+    files = {
+        tag: [stored_file(server, layers[tag]), stored_file(server, bodies[tag])] for tag in tags
+    }
+    assert all(path.is_file() for paths in files.values() for path in paths)
+    stored = file_count(server)
+
+    dry = store_command(config, server, "gc", "--dry-run", "--json", "--grace", "0s")
+    plan = json.loads(dry)["retention"]
+    victims = {v["tag"]: v["digest"] for v in plan["tags"] if v["repository"] == "ci/gc"}
+    assert victims == {tag: digests[tag] for tag in "abc"}
+    gone = [v["digest"] for v in plan["manifests"] if v["repository"] == "ci/gc"]
+    assert sorted(gone) == sorted(digests[tag] for tag in "abc")
+    text = store_command(config, server, "gc", "--dry-run")
+    assert f"tag       ci/gc:a  {digests['a']}" in text
+    assert f"manifest  ci/gc@{digests['c']}" in text
+    assert "retention would delete" in text and "gc would remove" in text
+    assert sorted(crane("ls", f"{server.host}/ci/gc").stdout.split()) == sorted(tags)
+    assert all(status(server, f"/v2/ci/gc/manifests/{d}") == 200 for d in digests.values())
+    assert file_count(server) == stored
+
+    report = json.loads(store_command(config, server, "gc", "--grace", "0s", "--json"))
+    assert report["retention"]["dry_run"] is False
+    assert sorted(v["tag"] for v in report["retention"]["tags"] if v["repository"] == "ci/gc") == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert sorted(crane("ls", f"{server.host}/ci/gc").stdout.split()) == ["d", "e", "release-1"]
+    for tag in "abc":
+        assert status(server, f"/v2/ci/gc/manifests/{digests[tag]}") == 404
+        layer = "sha256:" + hashlib.sha256(layers[tag]).hexdigest()
+        assert layer in report["blobs"]  # reclaimed by this run: --grace 0s
+        assert status(server, f"/v2/ci/gc/blobs/{layer}", "HEAD") == 404
+        assert not any(path.exists() for path in files[tag])
+    for tag in ("d", "e", "release-1"):
+        assert status(server, f"/v2/ci/gc/manifests/{tag}") == 200
+        assert all(path.is_file() for path in files[tag])
+    left = file_count(server)
+    assert left <= stored - 6
+    again = json.loads(store_command(config, server, "gc", "--grace", "0s", "--json"))
+    assert again["retention"]["tags"] == [] and again["retention"]["manifests"] == []
+
+
+def test_the_server_applies_retention_every_gc_interval(config: Path, tmp_path: Path) -> None:
+    """Pushed to a server that does not collect, then served by one that collects every
+    second: its background collector deletes what retention lets go, and the bytes."""
+    data_dir = tmp_path / "data"
+    live = start_server(data_dir, "--config", str(config), "--workers", "1")
+    tags = ["old", "release-0", "mid", "new"]
+    layers = {tag: f"background {tag}\n".encode() * 555 for tag in tags}
+    bodies = {}
+    try:
+        for tag in tags:
+            oras_push(live, f"ci/bg:{tag}", tmp_path, write(tmp_path, f"{tag}.txt", layers[tag]))
+            bodies[tag] = manifest_body(live, "ci/bg", tag)
+    finally:
+        stop_server(live)
+    old = "sha256:" + hashlib.sha256(bodies["old"]).hexdigest()
+    collecting = ("--gc-interval", "1s", "--gc-grace", "0s")
+    live = start_server(data_dir, "--config", str(config), "--workers", "1", *collecting)
+    try:
+        files = [stored_file(live, layers["old"]), stored_file(live, bodies["old"])]
+        assert all(path.is_file() for path in files)
+        deadline = time.monotonic() + 60
+        while any(path.exists() for path in files):
+            assert time.monotonic() < deadline, "the background collector never reclaimed them"
+            time.sleep(0.5)
+        assert sorted(crane("ls", f"{live.host}/ci/bg").stdout.split()) == [
+            "mid",
+            "new",
+            "release-0",
+        ]
+        assert status(live, f"/v2/ci/bg/manifests/{old}") == 404
+        for tag in ("mid", "new", "release-0"):
+            assert stored_file(live, layers[tag]).is_file()
+            assert status(live, f"/v2/ci/bg/manifests/{tag}") == 200
+    finally:
+        stop_server(live)
 
 
 def test_usage_adds_up_and_the_api_agrees(server: LiveServer, config: Path, tmp_path: Path) -> None:

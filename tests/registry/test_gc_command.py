@@ -25,6 +25,7 @@ FIELDS = {
     "orphans",
     "seconds",
     "stage_seconds",
+    "retention",  # the victims of the [[retention]] rules, applied first
 }
 
 
@@ -34,6 +35,7 @@ def test_json_has_every_field(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert set(report) == FIELDS
     assert report["dry_run"] is True and report["blobs"] == []
+    assert report["retention"] == {"dry_run": True, "tags": [], "manifests": []}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from manifests.digest import Digest
 from manifests.mediatypes import OCI_INDEX, OCI_MANIFEST
-from storage import events, layout, usage_report
+from storage import events, gc, layout, usage_report
 from storage.errors import (
     BlobUnknown,
     BlobUploadUnknown,
@@ -25,8 +25,9 @@ from storage.errors import (
 )
 from storage.globs import Globs
 from storage.hashing import digests_of
+from storage.leases import Leases
 from storage.policy import ImmutableTags, Quota, Retention, StoragePolicy
-from storage.retention import apply_retention, plan
+from storage.retention import apply_retention, plan, retain_then_collect
 from storage.schema import tags
 from storage.store import Storage
 
@@ -359,6 +360,55 @@ async def test_retention_keeps_the_tags_its_rule_names(
         e.fields() for e in await events.after(storage.db, 0, 1000) if e.fields()["actor"] == "r"
     ]
     assert sorted(e["tag"] for e in deleted if e["action"] == "tag.delete") == gone
+
+
+def config_key(tag: str) -> str:
+    """The storage key of the config blob `push_tags` gives the tag's manifest."""
+    return layout.blob_key(digests_of(f'{{"t": "{tag}"}}'.encode())["blake3"].hex)
+
+
+async def test_gc_applies_retention_then_reclaims_the_blobs(open_storage: OpenStorage) -> None:
+    policy = retention(keep_most_recent=2, keep_tags=["release-*"])
+    storage = await open_storage(policy)
+    await push_tags(storage, SIX_TAGS)
+    before = await storage.manifests.list_tags("prod/app", None, None)
+    dry = await retain_then_collect(
+        storage.manifests, storage.objects, gc.Policy(grace=0, dry_run=True), "one/1/a"
+    )
+    assert dry is not None and dry.report is not None
+    assert sorted(victim.tag for victim in dry.retention.tags) == ["a", "b", "c"]
+    assert dry.document()["retention"]["dry_run"] is True
+    assert await storage.manifests.list_tags("prod/app", None, None) == before
+    assert all([await storage.objects.stat(config_key(tag)) for tag, _ in SIX_TAGS])
+    # another process collecting: this one applies no retention either
+    assert await Leases(storage.db).claim(gc.LEASE, "other/1/b", 600)
+    busy = await retain_then_collect(storage.manifests, storage.objects, gc.Policy(), "one/1/a")
+    assert busy is None
+    assert await storage.manifests.list_tags("prod/app", None, None) == before
+    await Leases(storage.db).release(gc.LEASE, "other/1/b")
+    done = await retain_then_collect(
+        storage.manifests, storage.objects, gc.Policy(grace=0), "one/1/a"
+    )
+    assert done is not None and done.report is not None
+    assert sorted(victim.tag for victim in done.retention.tags) == ["a", "b", "c"]
+    assert (await storage.manifests.list_tags("prod/app", None, None)).items == [
+        "d",
+        "e",
+        "release-1",
+    ]
+    for victim in done.retention.manifests:
+        with pytest.raises(ManifestUnknown):
+            await storage.manifests.get("prod/app", victim.digest)
+    for tag in "abc":
+        assert await storage.objects.stat(config_key(tag)) is None
+    for tag in ("d", "e", "release-1"):
+        assert await storage.objects.stat(config_key(tag)) is not None
+    assert len(done.report.blobs) >= 3
+    deleted = [e.fields() for e in await events.after(storage.db, 0, 1000)]
+    by_retention = [e for e in deleted if e["actor"] == "retention"]
+    assert sorted(e["tag"] for e in by_retention if e["action"] == "tag.delete") == ["a", "b", "c"]
+    # the lease is free again: the next run takes it
+    assert await Leases(storage.db).claim(gc.LEASE, "other/1/b", 600)
 
 
 async def test_a_manifest_a_kept_tag_names_stays(open_storage: OpenStorage) -> None:
