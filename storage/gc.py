@@ -54,7 +54,6 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
-    false,
     or_,
     select,
     tuple_,
@@ -262,11 +261,11 @@ async def _summary(run: Run) -> None:
 
 
 def _cached(repo_id: Any, prefixes: tuple[str, ...]) -> ColumnElement[bool]:
-    """The repository is a cache of an upstream."""
-    if not prefixes:
-        return false()
+    """The repository is a cache of an upstream: under a prefix, or known to the cache (a
+    run given no prefixes, as `gc` without the configuration file, still sees it)."""
     under = [repositories.c.name.startswith(p + "/", autoescape=True) for p in prefixes]
-    return exists().where(repositories.c.id == repo_id, or_(*under))
+    known = exists().where(cached_manifests.c.repository == repositories.c.name)
+    return exists().where(repositories.c.id == repo_id, or_(known, *under))
 
 
 def _pulled_within(repo_id: Any, since: datetime) -> ColumnElement[bool]:
@@ -340,8 +339,7 @@ async def untagged(run: Run) -> None:
 
 async def idle_caches(run: Run) -> None:
     """Every manifest of cached repositories no client pulled within the window."""
-    if run.policy.caches.prefixes:
-        await _delete_manifests(run, _idle_cache(run, manifests.c.repository_id))
+    await _delete_manifests(run, _idle_cache(run, manifests.c.repository_id))
 
 
 async def orphan_referrers(run: Run) -> None:

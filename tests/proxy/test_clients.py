@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,31 @@ def test_crane_and_skopeo_pull_by_prefix(
                 stored.read_bytes()
                 == (image.layout / "blobs" / "sha256" / stored.name).read_bytes()
             )
+
+
+def test_gc_keeps_what_was_pulled_through_the_cache(
+    upstream: Upstream, image: OciImage, start_cache_of: CacheStarter, tmp_path: Path
+) -> None:
+    """The cache stores a manifest before its blobs (manifest_refs without them): gc with no
+    grace at all, with and without the configuration file, leaves the pulled image whole,
+    served with the upstream gone."""
+    cache = start_cache_of(upstream)
+    ref = f"{cache.host}/{PREFIX}/app:v1"
+    crane("pull", "--format", "oci", ref, tmp_path / "first")
+    assert cache.data_dir is not None
+    gc: list[str | Path] = [Path(sys.executable).parent / "artifact-store", "gc", "--json"]
+    gc += ["--data-dir", cache.data_dir, "--grace", "0s", "--delete-untagged"]
+    config: list[str | Path] = ["--config", cache.data_dir.parent / "config.toml"]
+    for options in (config, []):
+        report = json.loads(run([*gc, *options]).stdout)
+        assert (report["blobs"], report["manifests"], report["links"]) == ([], [], 0)
+    upstream.stop()
+    crane("pull", "--format", "oci", ref, tmp_path / "again")
+    assert crane("digest", ref).stdout.strip() == image.manifest_digest
+    for blob in [image.config_digest, *(layer.descriptor["digest"] for layer in image.layers)]:
+        name = blob.split(":")[1]
+        pulled = tmp_path / "again" / "blobs" / "sha256" / name
+        assert pulled.read_bytes() == (image.layout / "blobs" / "sha256" / name).read_bytes()
 
 
 def registries_conf(path: Path, mirror: str) -> Path:
