@@ -34,8 +34,9 @@ A dry run does every stage in one transaction that it rolls back, touching no
 object: what it reports is exactly what a run would have done at that moment.
 It holds the write lock (SQLite) or the rows' locks (PostgreSQL) while it runs.
 
-Cached repositories (names under a prefix of `caches.prefixes`) that a client pulled
-within `caches.keep` are kept whole: no stage removes their manifests, tags or links.
+Cached repositories (names under a prefix of `caches.prefixes`, or with rows in
+cached_manifests) that a client pulled within `caches.keep` are kept whole: no stage
+removes their manifests, tags or links.
 """
 
 from __future__ import annotations
@@ -260,12 +261,15 @@ async def _summary(run: Run) -> None:
 # Manifests ---------------------------------------------------------------------------
 
 
+def _prefixed(prefixes: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    return [repositories.c.name.startswith(p + "/", autoescape=True) for p in prefixes]
+
+
 def _cached(repo_id: Any, prefixes: tuple[str, ...]) -> ColumnElement[bool]:
-    """The repository is a cache of an upstream: under a prefix, or known to the cache (a
-    run given no prefixes, as `gc` without the configuration file, still sees it)."""
-    under = [repositories.c.name.startswith(p + "/", autoescape=True) for p in prefixes]
+    """The repository is a cache of an upstream, for what gc keeps: under a prefix, or known
+    to the cache (a run given no prefixes, as `gc` without the configuration file, sees it)."""
     known = exists().where(cached_manifests.c.repository == repositories.c.name)
-    return exists().where(repositories.c.id == repo_id, or_(known, *under))
+    return exists().where(repositories.c.id == repo_id, or_(known, *_prefixed(prefixes)))
 
 
 def _pulled_within(repo_id: Any, since: datetime) -> ColumnElement[bool]:
@@ -285,10 +289,13 @@ def _kept_cache(run: Run, repo_id: Any) -> ColumnElement[bool]:
 
 
 def _idle_cache(run: Run, repo_id: Any) -> ColumnElement[bool]:
-    """A cached repository no client pulled within the window: its content may go."""
-    return and_(
-        _cached(repo_id, run.policy.caches.prefixes), ~_pulled_within(repo_id, run.pulled_since)
+    """A repository under a cache prefix no client pulled within the window: its content
+    may go (only under a prefix configured now: without its upstream it could not be
+    fetched again)."""
+    under = exists().where(
+        repositories.c.id == repo_id, or_(*_prefixed(run.policy.caches.prefixes))
     )
+    return and_(under, ~_pulled_within(repo_id, run.pulled_since))
 
 
 def _tagged(manifest_key: Any, repo_id: Any) -> ColumnElement[bool]:
@@ -339,7 +346,8 @@ async def untagged(run: Run) -> None:
 
 async def idle_caches(run: Run) -> None:
     """Every manifest of cached repositories no client pulled within the window."""
-    await _delete_manifests(run, _idle_cache(run, manifests.c.repository_id))
+    if run.policy.caches.prefixes:
+        await _delete_manifests(run, _idle_cache(run, manifests.c.repository_id))
 
 
 async def orphan_referrers(run: Run) -> None:

@@ -365,3 +365,20 @@ async def test_a_cached_repository_not_pulled_within_the_window_is_collected(
     async with storage.db.read() as conn:
         assert (await conn.execute(select(cached_manifests_table))).all() == []
     assert await _exists(storage, kept)
+
+
+async def test_without_the_prefixes_a_cached_repository_keeps_its_links_and_manifests(
+    storage: Storage,
+) -> None:
+    """gc run without the configuration: the cache's rows tell which repositories are
+    cached; their links stay, and nothing is collected as idle (no upstream to fetch from)."""
+    _, cached_blobs = await fetch_into_cache(storage)
+    await age(storage, 30 * 86400)
+    async with storage.db.write() as conn:
+        past = datetime.now(UTC) - timedelta(days=8)
+        await conn.execute(update(cached_manifests_table).values(last_pulled=past))
+
+    report = await collect(storage)
+
+    assert (report.manifests, report.links, report.blobs) == ([], 0, [])
+    assert {key_of(blob) for blob in cached_blobs} <= await stored_keys(storage)
