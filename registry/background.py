@@ -19,6 +19,7 @@ from registry.metrics.requests import TALLY
 from registry.metrics.usage import refresh_every
 from registry.notifications.service import Notifications
 from registry.notifications.sinks import Sink
+from registry.proxy.upstreams import collected_caches
 from registry.pulls import PullRecorder
 from storage import gc
 from storage.errors import StorageError, Unavailable
@@ -84,6 +85,7 @@ async def collect_every(settings: Settings, storage: Storage) -> None:
         upload_max_age=settings.upload_max_age,
         delete_untagged=settings.gc_delete_untagged,
         keep_orphan_referrers=settings.gc_keep_orphan_referrers,
+        caches=collected_caches(settings),
     )
     while True:
         await asyncio.sleep(settings.gc_interval)

@@ -156,6 +156,12 @@ class Settings:
         table=True,
         secret_keys=("password",),
     )
+    proxy_keep: float = setting(
+        7 * 86400.0,
+        "gc keeps a cached repository whole while a client pulled it within this; one not"
+        " pulled for longer is collected and fetched again on its next pull (default 7d)",
+        duration=True,
+    )
     pull_events: bool = setting(
         False, "record manifest and blob pulls in the event log, in batches (default false)"
     )

@@ -1,7 +1,7 @@
 """What the pull-through cache knows of each cached tag and digest: the digest upstream
 gave, when upstream was last asked (a tag is trusted for its upstream's ttl after
-that), and when a client last pulled it (gc keeps manifests pulled recently:
-`recently_pulled`)."""
+that), and when a client last pulled it (storage/gc.py keeps a cached repository
+whole while a pull of it is recent, and deletes the rows of what it collects)."""
 
 from __future__ import annotations
 
@@ -56,17 +56,6 @@ async def pulled(db: Database, repository: str, references: list[str]) -> None:
     )
     async with db.write() as conn:
         await conn.execute(query)
-
-
-async def recently_pulled(db: Database, since: datetime) -> set[tuple[str, str]]:
-    """(repository, manifest digest) of every cached manifest a client pulled at `since` or
-    later, by tag or by digest: what gc keeps in cached repositories."""
-    query = select(cached_manifests.c.repository, cached_manifests.c.digest).where(
-        cached_manifests.c.last_pulled >= since
-    )
-    async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
-    return {(row.repository, row.digest) for row in rows}
 
 
 def _aware(at: datetime) -> datetime:

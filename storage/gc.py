@@ -4,10 +4,15 @@ Stages run in the order of STAGES, each in short transactions of BATCH rows:
 
   untagged     manifests no tag names, no tagged index holds and that refer to no
                live subject (only with `delete_untagged`)
+  caches       every manifest, tagged or not, of a cached repository (pull-through cache)
+               that no client pulled within `caches.keep`: the next pull fetches it again
   referrers    manifests whose subject is gone from their repository (unless
                `keep_orphan_referrers`); tagged ones stay
   resume       blobs a run that died was sweeping: their bytes, then their rows
   links        repository links no manifest of the repository needs, older than the grace
+               (in a cached repository: only once it holds no manifest and was not pulled
+               within `caches.keep`, as its manifest_refs rows are incomplete and its blobs
+               are linked as they are pulled)
   mark         blobs nothing links get `eligible_since`, once
   sweep        blobs eligible for longer than the grace and still unlinked: `sweeping` is
                set (committed), the bytes deleted, then the rows
@@ -28,6 +33,10 @@ with the blob whole and linked, or the push failing with a retryable error.
 A dry run does every stage in one transaction that it rolls back, touching no
 object: what it reports is exactly what a run would have done at that moment.
 It holds the write lock (SQLite) or the rows' locks (PostgreSQL) while it runs.
+
+Cached repositories (names under a prefix of `caches.prefixes`, or with rows in
+cached_manifests) that a client pulled within `caches.keep` are kept whole: no stage
+removes their manifests, tags or links.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    or_,
     select,
     tuple_,
     update,
@@ -58,6 +68,7 @@ from storage.manifest_store import remove_manifest
 from storage.objects import Dated, ObjectStore, dated, multipart
 from storage.schema import (
     blobs,
+    cached_manifests,
     digest_aliases,
     manifest_refs,
     manifests,
@@ -82,12 +93,22 @@ COLLECTED_BYTES = Counter(
 
 
 @dataclass(frozen=True)
+class Caches:
+    """The repositories of the pull-through cache: names under these prefixes; gc keeps one
+    whole while a client pulled any of its manifests within `keep` seconds."""
+
+    prefixes: tuple[str, ...] = ()
+    keep: float = 7 * 86400.0
+
+
+@dataclass(frozen=True)
 class Policy:
     grace: float = 3600.0  # seconds
     upload_max_age: float = 86400.0
     delete_untagged: bool = False
     keep_orphan_referrers: bool = False
     dry_run: bool = False
+    caches: Caches = Caches()
 
 
 @dataclass
@@ -120,6 +141,7 @@ class Run:
         self.started = datetime.now(UTC)
         self.cutoff = self.started - timedelta(seconds=policy.grace)
         self.upload_cutoff = self.started - timedelta(seconds=policy.upload_max_age)
+        self.pulled_since = self.started - timedelta(seconds=policy.caches.keep)
         self.report = Report(dry_run=policy.dry_run)
         self._shared: Conn | None = None  # the one transaction of a dry run
         self.heartbeat: Callable[[], Awaitable[None]] | None = None
@@ -239,6 +261,43 @@ async def _summary(run: Run) -> None:
 # Manifests ---------------------------------------------------------------------------
 
 
+def _prefixed(prefixes: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    return [repositories.c.name.startswith(p + "/", autoescape=True) for p in prefixes]
+
+
+def _cached(repo_id: Any, prefixes: tuple[str, ...]) -> ColumnElement[bool]:
+    """The repository is a cache of an upstream, for what gc keeps: under a prefix, or known
+    to the cache (a run given no prefixes, as `gc` without the configuration file, sees it)."""
+    known = exists().where(cached_manifests.c.repository == repositories.c.name)
+    return exists().where(repositories.c.id == repo_id, or_(known, *_prefixed(prefixes)))
+
+
+def _pulled_within(repo_id: Any, since: datetime) -> ColumnElement[bool]:
+    """A client pulled a manifest of the repository (by tag or digest) at `since` or later."""
+    return exists().where(
+        repositories.c.id == repo_id,
+        cached_manifests.c.repository == repositories.c.name,
+        cached_manifests.c.last_pulled >= since,
+    )
+
+
+def _kept_cache(run: Run, repo_id: Any) -> ColumnElement[bool]:
+    """A cached repository pulled within the window: nothing of it is collected."""
+    return and_(
+        _cached(repo_id, run.policy.caches.prefixes), _pulled_within(repo_id, run.pulled_since)
+    )
+
+
+def _idle_cache(run: Run, repo_id: Any) -> ColumnElement[bool]:
+    """A repository under a cache prefix no client pulled within the window: its content
+    may go (only under a prefix configured now: without its upstream it could not be
+    fetched again)."""
+    under = exists().where(
+        repositories.c.id == repo_id, or_(*_prefixed(run.policy.caches.prefixes))
+    )
+    return and_(under, ~_pulled_within(repo_id, run.pulled_since))
+
+
 def _tagged(manifest_key: Any, repo_id: Any) -> ColumnElement[bool]:
     return exists().where(tags.c.repository_id == repo_id, tags.c.manifest_key == manifest_key)
 
@@ -281,12 +340,20 @@ def _orphan_referrers_query() -> ColumnElement[bool]:
 
 async def untagged(run: Run) -> None:
     if run.policy.delete_untagged:
-        await _delete_manifests(run, _untagged_query(run.policy.keep_orphan_referrers))
+        condition = _untagged_query(run.policy.keep_orphan_referrers)
+        await _delete_manifests(run, and_(condition, ~_kept_cache(run, manifests.c.repository_id)))
+
+
+async def idle_caches(run: Run) -> None:
+    """Every manifest of cached repositories no client pulled within the window."""
+    if run.policy.caches.prefixes:
+        await _delete_manifests(run, _idle_cache(run, manifests.c.repository_id))
 
 
 async def orphan_referrers(run: Run) -> None:
     if not run.policy.keep_orphan_referrers:
-        await _delete_manifests(run, _orphan_referrers_query())
+        condition = _orphan_referrers_query()
+        await _delete_manifests(run, and_(condition, ~_kept_cache(run, manifests.c.repository_id)))
 
 
 async def _delete_manifests(run: Run, condition: ColumnElement[bool]) -> None:
@@ -333,15 +400,30 @@ async def _delete_manifest_batch(
     for row in removed:
         name = names[row.repository_id]
         await remove_manifest(conn, row, name, ACTOR, "manifest.collect")
+        await _forget_cached(conn, name, row.digest)
         run.report.manifests.append(f"{name}@{row.digest}")
+
+
+async def _forget_cached(conn: Conn, repository: str, digest: str) -> None:
+    """The pull-through cache's rows of a collected manifest: its tags and its digest."""
+    await conn.execute(
+        delete(cached_manifests).where(
+            cached_manifests.c.repository == repository, cached_manifests.c.digest == digest
+        )
+    )
 
 
 # Links -------------------------------------------------------------------------------
 
 
-def _unneeded_link() -> ColumnElement[bool]:
-    """A link no manifest of its repository is, or references."""
+def _unneeded_link(run: Run) -> ColumnElement[bool]:
+    """A link no manifest of its repository is, or references; in a cached repository, a
+    link of one that holds no manifest and no client pulled within the window."""
+    repo_id = repository_blobs.c.repository_id
+    holds_manifest = exists().where(manifests.c.repository_id == repo_id)
+    cached = _cached(repo_id, run.policy.caches.prefixes)
     return and_(
+        ~(cached & (holds_manifest | _pulled_within(repo_id, run.pulled_since))),
         ~exists().where(
             manifests.c.repository_id == repository_blobs.c.repository_id,
             manifests.c.blob_key == repository_blobs.c.blob_key,
@@ -354,7 +436,7 @@ def _unneeded_link() -> ColumnElement[bool]:
 
 
 async def links(run: Run) -> None:
-    wanted = and_(_unneeded_link(), repository_blobs.c.created < run.cutoff)
+    wanted = and_(_unneeded_link(run), repository_blobs.c.created < run.cutoff)
     position = tuple_(repository_blobs.c.repository_id, repository_blobs.c.blob_key)
     after: tuple[int, str] = (-1, "")
     while True:
@@ -607,6 +689,7 @@ async def _orphan_sessions(run: Run, sessions: dict[str, datetime]) -> None:
 
 STAGES: list[Callable[[Run], Awaitable[None]]] = [
     untagged,
+    idle_caches,
     orphan_referrers,
     resume,
     links,

@@ -37,6 +37,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def policy_of(args: argparse.Namespace, settings: Settings) -> Policy:
+    from registry.proxy.upstreams import collected_caches
     from storage.gc import Policy
 
     grace = settings.gc_grace if args.grace is None else parse_duration(args.grace, "--grace")
@@ -46,6 +47,7 @@ def policy_of(args: argparse.Namespace, settings: Settings) -> Policy:
         delete_untagged=bool(args.delete_untagged or settings.gc_delete_untagged),
         keep_orphan_referrers=settings.gc_keep_orphan_referrers,
         dry_run=args.dry_run,
+        caches=collected_caches(settings),
     )
 
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from registry.config import ConfigError, parse_duration
+from registry.config import ConfigError, Settings, parse_duration
 from registry.names import NAME
+from storage.gc import Caches
 
 KEYS = {
     *("prefix", "url", "namespaces", "ttl", "timeout", "default"),
@@ -82,6 +83,12 @@ class Upstreams:
 
     def is_cache(self, name: str) -> bool:
         return any(name.startswith(u.prefix + "/") for u in self.all)
+
+
+def collected_caches(settings: Settings) -> Caches:
+    """What gc needs of the cache: which repositories are cached, how long pulls keep them."""
+    prefixes = tuple(u.prefix for u in parse_upstreams(settings.upstream).all)
+    return Caches(prefixes=prefixes, keep=settings.proxy_keep)
 
 
 def parse_upstreams(tables: Iterable[Mapping[str, Any]]) -> Upstreams:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,56 @@ def test_crane_and_skopeo_pull_by_prefix(
                 stored.read_bytes()
                 == (image.layout / "blobs" / "sha256" / stored.name).read_bytes()
             )
+
+
+def test_gc_keeps_what_was_pulled_through_the_cache(
+    upstream: Upstream, image: OciImage, start_cache_of: CacheStarter, tmp_path: Path
+) -> None:
+    """The cache stores a manifest before its blobs (manifest_refs without them): gc with no
+    grace at all, with and without the configuration file, leaves the pulled image whole,
+    served with the upstream gone."""
+    cache = start_cache_of(upstream)
+    ref = f"{cache.host}/{PREFIX}/app:v1"
+    crane("pull", "--format", "oci", ref, tmp_path / "first")
+    assert cache.data_dir is not None
+    gc: list[str | Path] = [Path(sys.executable).parent / "artifact-store", "gc", "--json"]
+    gc += ["--data-dir", cache.data_dir, "--grace", "0s", "--delete-untagged"]
+    config: list[str | Path] = ["--config", cache.data_dir.parent / "config.toml"]
+    for options in (config, []):
+        report = json.loads(run([*gc, *options]).stdout)
+        assert (report["blobs"], report["manifests"], report["links"]) == ([], [], 0)
+    upstream.stop()
+    crane("pull", "--format", "oci", ref, tmp_path / "again")
+    assert crane("digest", ref).stdout.strip() == image.manifest_digest
+    for blob in [image.config_digest, *(layer.descriptor["digest"] for layer in image.layers)]:
+        name = blob.split(":")[1]
+        pulled = tmp_path / "again" / "blobs" / "sha256" / name
+        assert pulled.read_bytes() == (image.layout / "blobs" / "sha256" / name).read_bytes()
+
+
+def test_gc_collects_what_was_not_pulled_within_proxy_keep(
+    upstream: Upstream, image: OciImage, start_cache_of: CacheStarter, tmp_path: Path
+) -> None:
+    """With proxy_keep = 0s no pull is recent: gc removes the cached image whole, and the
+    next pull fetches it from the upstream again."""
+    cache = start_cache_of(upstream)
+    ref = f"{cache.host}/{PREFIX}/app:v1"
+    crane("pull", "--format", "oci", ref, tmp_path / "first")
+    assert cache.data_dir is not None
+    gc: list[str | Path] = [Path(sys.executable).parent / "artifact-store", "gc", "--json"]
+    gc += ["--data-dir", cache.data_dir, "--grace", "0s"]
+    gc += ["--config", cache.data_dir.parent / "config.toml"]
+    report = json.loads(run(gc, env={"ARTIFACT_STORE_PROXY_KEEP": "0s"}).stdout)
+    digests = [image.config_digest, *(layer.descriptor["digest"] for layer in image.layers)]
+    assert report["manifests"] == [f"{PREFIX}/app@{image.manifest_digest}"]
+    assert sorted(report["blobs"]) == sorted([*digests, image.manifest_digest])
+    fetched = upstream.gets(r"/blobs/")
+    crane("pull", "--format", "oci", ref, tmp_path / "again")
+    assert upstream.gets(r"/blobs/") == fetched + len(digests)
+    for blob in digests:
+        name = blob.split(":")[1]
+        pulled = tmp_path / "again" / "blobs" / "sha256" / name
+        assert pulled.read_bytes() == (image.layout / "blobs" / "sha256" / name).read_bytes()
 
 
 def registries_conf(path: Path, mirror: str) -> Path:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from storage import cached_manifests
+from storage import cached_manifests, schema
 from storage.database import Database, default_url
 from tests.scaleout.postgres import PostgresServer
 
@@ -40,12 +41,18 @@ async def test_a_fetch_is_recorded_and_replaced(db: Database) -> None:
     assert moved is not None and moved.digest == DIGEST_B
 
 
-async def test_recently_pulled_names_what_gc_keeps(db: Database) -> None:
+async def test_a_pull_is_recorded_for_gc(db: Database) -> None:
     await cached_manifests.fetched(db, "hub/a", "v1", DIGEST_A)
     await cached_manifests.fetched(db, "hub/b", DIGEST_B, DIGEST_B)
     after_fetch = datetime.now(UTC)
     await cached_manifests.pulled(db, "hub/a", ["v1"])
-    kept = await cached_manifests.recently_pulled(db, after_fetch)
-    assert kept == {("hub/a", DIGEST_A)}
-    everything = await cached_manifests.recently_pulled(db, after_fetch - timedelta(hours=1))
+    assert await pulled_since(db, after_fetch) == {("hub/a", DIGEST_A)}
+    everything = await pulled_since(db, after_fetch - timedelta(hours=1))
     assert everything == {("hub/a", DIGEST_A), ("hub/b", DIGEST_B)}
+
+
+async def pulled_since(db: Database, since: datetime) -> set[tuple[str, str]]:
+    table = schema.cached_manifests
+    query = select(table.c.repository, table.c.digest).where(table.c.last_pulled >= since)
+    async with db.read() as conn:
+        return {(row.repository, row.digest) for row in await conn.execute(query)}

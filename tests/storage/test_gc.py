@@ -17,10 +17,11 @@ from sqlalchemy import select, update
 
 from manifests.digest import Digest
 from manifests.mediatypes import OCI_MANIFEST
-from storage import events, gc, layout
+from storage import cached_manifests, events, gc, layout
 from storage.errors import BlobSwept, BlobUnknown, ManifestUnknown
 from storage.hashing import digests_of
 from storage.schema import blobs, manifests, repository_blobs, uploads
+from storage.schema import cached_manifests as cached_manifests_table
 from storage.store import Storage
 from tests.storage.conftest import unfinished_uploads
 
@@ -293,3 +294,91 @@ async def test_a_push_that_died_mid_stream_leaves_nothing_after_the_reaper(
     if getattr(storage.objects, "client", None) is not None:
         assert await unfinished_uploads(storage.objects) == []  # type: ignore[arg-type]
     await writer.abort()  # what the dead process never did: nothing left for it to drop
+
+
+CACHED = "hub/library/cached"
+CACHES = gc.Caches(prefixes=("hub",), keep=7 * 86400.0)
+
+
+async def fetch_into_cache(storage: Storage) -> tuple[list[str], list[bytes]]:
+    """What the pull-through cache leaves: a manifest stored before its blobs (no
+    manifest_refs rows for them), the blobs linked as clients pulled them, one more blob
+    linked (a layer of a child not fetched yet), and an untagged manifest pulled by digest."""
+    config = json.dumps({"cached": os.urandom(4).hex()}).encode()
+    layer, stray = b"cached layer " + os.urandom(4), b"pulled, no manifest yet"
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": described(config, CONFIG),
+        "layers": [described(layer, LAYER)],
+    }
+    raw = json.dumps(body).encode()
+    stored = await storage.manifests.put(
+        CACHED, "latest", raw, OCI_MANIFEST, ["latest"], "proxy", complete=False
+    )
+    for blob in (config, layer, stray):
+        await push_blob(storage, blob, CACHED)
+    by_digest, _ = await push_image(storage, [b"by digest " + os.urandom(4)], None, repo=CACHED)
+    for reference, digest in (("latest", stored.digest), (stored.digest, stored.digest)):
+        await cached_manifests.fetched(storage.db, CACHED, reference, str(digest))
+    await cached_manifests.fetched(storage.db, CACHED, by_digest, by_digest)
+    return [str(stored.digest), by_digest], [config, layer, stray]
+
+
+async def test_a_cached_repository_pulled_recently_is_kept_whole(storage: Storage) -> None:
+    digests, cached_blobs = await fetch_into_cache(storage)
+    own, _ = await push_image(storage, [b"own"], None)
+    await age(storage, 30 * 86400)  # content old, pulls recent
+
+    policy = replace(NOW, delete_untagged=True, caches=CACHES)
+    report = await collect(storage, policy)
+
+    assert report.manifests == [f"{REPO}@{own}"]  # the uncached untagged one only
+    assert len(report.blobs) == 3  # and its config, layer and manifest blobs
+    assert {key_of(blob) for blob in cached_blobs} <= await stored_keys(storage)
+    assert str((await storage.manifests.stat(CACHED, "latest")).digest) == digests[0]
+    assert str((await storage.manifests.stat(CACHED, digests[1])).digest) == digests[1]
+    async with storage.db.read() as conn:
+        rows = (await conn.execute(select(cached_manifests_table))).all()
+    assert len(rows) == 3
+
+
+async def test_a_cached_repository_not_pulled_within_the_window_is_collected(
+    storage: Storage,
+) -> None:
+    digests, cached_blobs = await fetch_into_cache(storage)
+    kept, _ = await push_image(storage, [b"kept"], "kept")
+    await age(storage, 30 * 86400)
+    async with storage.db.write() as conn:
+        await conn.execute(
+            update(cached_manifests_table).values(last_pulled=datetime.now(UTC) - timedelta(days=8))
+        )
+
+    report = await collect(storage, replace(NOW, caches=CACHES))
+
+    assert sorted(report.manifests) == sorted(f"{CACHED}@{digest}" for digest in digests)
+    assert report.links == 3 + 2  # the blobs the cache linked; the digest-pulled image's
+    keys = await stored_keys(storage)
+    assert not {key_of(blob) for blob in cached_blobs} & keys
+    with pytest.raises(ManifestUnknown):
+        await storage.manifests.stat(CACHED, "latest")
+    async with storage.db.read() as conn:
+        assert (await conn.execute(select(cached_manifests_table))).all() == []
+    assert await _exists(storage, kept)
+
+
+async def test_without_the_prefixes_a_cached_repository_keeps_its_links_and_manifests(
+    storage: Storage,
+) -> None:
+    """gc run without the configuration: the cache's rows tell which repositories are
+    cached; their links stay, and nothing is collected as idle (no upstream to fetch from)."""
+    _, cached_blobs = await fetch_into_cache(storage)
+    await age(storage, 30 * 86400)
+    async with storage.db.write() as conn:
+        past = datetime.now(UTC) - timedelta(days=8)
+        await conn.execute(update(cached_manifests_table).values(last_pulled=past))
+
+    report = await collect(storage)
+
+    assert (report.manifests, report.links, report.blobs) == ([], 0, [])
+    assert {key_of(blob) for blob in cached_blobs} <= await stored_keys(storage)
