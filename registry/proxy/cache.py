@@ -62,6 +62,7 @@ class BlobFetch:
         default_factory=lambda: asyncio.Queue(QUEUED_CHUNKS)
     )
     detached: bool = False  # the client went away: the fetch goes on into the store alone
+    held: bytes = b""  # the last chunk, sent once the store has published the blob
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -237,6 +238,8 @@ class PullThroughCache:
                     chunks = self._teed(route, response.aiter_bytes(CHUNK), fetch)
                     await self.storage.uploads.push(route.local, digest, chunks, ACTOR, fetch.size)
             self._count(route, "blob", "upstream")
+            if fetch.held:
+                await fetch.offer(fetch.held)
             await fetch.offer(None)
         except UpstreamMissing:
             await _fail(started, fetch, BlobUnknown({"digest": str(digest)}))
@@ -262,10 +265,14 @@ class PullThroughCache:
     async def _teed(
         self, route: Route, chunks: AsyncIterator[bytes], fetch: BlobFetch
     ) -> AsyncIterator[bytes]:
-        """The upstream's bytes for the store, each also offered to the first client."""
+        """The upstream's bytes for the store, each also offered to the first client but the
+        last, which waits for the publish: a client holding the whole blob finds it stored
+        on its next request, whichever process serves that."""
         async for chunk in chunks:
             FETCHED_BYTES.labels(route.upstream.prefix).inc(len(chunk))
-            await fetch.offer(chunk)
+            if fetch.held:
+                await fetch.offer(fetch.held)
+            fetch.held = chunk
             yield chunk
 
     @contextlib.asynccontextmanager
