@@ -7,6 +7,7 @@ import contextlib
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from tests.auth.helpers import start, write_htpasswd
 from tests.clients.commands import tool
 from tests.clients.conftest import containerd, podman  # noqa: F401 - engines, shared
-from tests.clients.proxy import RecordingProxy
+from tests.clients.proxy import RecordingProxy, _start_record
 from tests.conftest import LiveServer, free_port, stop_server
 
 from .servers import Upstream, start_cache, upstream_table
@@ -74,6 +75,54 @@ def token_upstream(tmp_path: Path) -> Iterator[Upstream]:
         str(htpasswd),
         auth=(USER, PASSWORD),
     )
+    yield found
+    found.stop()
+
+
+class HubTokenGate(RecordingProxy):
+    """Docker Hub's way with anonymous pulls, in front of an artifact-store without auth:
+    a request without the gate's token gets 401 and a Bearer challenge; its realm hands
+    that token to anyone, no credentials asked."""
+
+    TOKEN = "anonymous-pull-token"
+
+    def forward(self, h: BaseHTTPRequestHandler) -> None:
+        if h.path.startswith("/token"):
+            self._answer(
+                h,
+                200,
+                {"content-type": "application/json"},
+                b'{"token": "%s"}' % (self.TOKEN.encode()),
+            )
+        elif h.headers.get("Authorization") != f"Bearer {self.TOKEN}":
+            realm = f'Bearer realm="http://{self.host}/token",service="hub"'
+            self._answer(h, 401, {"www-authenticate": realm}, b"")
+        else:
+            super().forward(h)
+
+    def _answer(
+        self, h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes
+    ) -> None:
+        record = _start_record(h)
+        record.status, record.response_headers = status, headers
+        h.send_response_only(status)
+        for name, value in {**headers, "content-length": str(len(body))}.items():
+            h.send_header(name, value)
+        h.end_headers()
+        h.wfile.write(body)
+        h.wfile.flush()
+        with self._lock:
+            self.requests.append(record)
+
+
+@pytest.fixture
+def hub_upstream(tmp_path: Path) -> Iterator[Upstream]:
+    """An upstream that wants a token even for anonymous pulls, as Docker Hub does."""
+    directory = tmp_path / "upstream"
+    directory.mkdir(parents=True)
+    server = start(directory / "data", None)
+    gate = HubTokenGate(server.host).__enter__()
+    found = Upstream(server.url, server.stop, gate)
     yield found
     found.stop()
 

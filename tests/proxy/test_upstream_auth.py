@@ -46,6 +46,27 @@ def test_token_auth_upstream_with_credentials(
     assert_token_used(token_upstream)
 
 
+def test_anonymous_token_as_docker_hub_asks(
+    hub_upstream: Upstream, start_cache_of: CacheStarter
+) -> None:
+    """No credentials configured: the challenge, a token asked for without credentials,
+    then that token on every request."""
+    with hub_upstream.client() as client:
+        image = push_image(client, "library/alpine", "3.21", random_bytes(3000))
+    cache = start_cache_of(hub_upstream)
+    with httpx.Client(base_url=cache.url, timeout=60) as client:
+        pull(client, image)
+    challenge, token, *rest = hub_upstream.recorder.requests
+    assert challenge.status == 401
+    assert challenge.response_headers["www-authenticate"].startswith("Bearer realm=")
+    assert token.path.startswith("/token?") and token.status == 200
+    assert "authorization" not in token.request_headers
+    assert len(rest) >= 3  # the manifest and two blobs
+    for request in rest:
+        assert request.status == 200
+        assert request.request_headers["authorization"] == "Bearer anonymous-pull-token"
+
+
 def assert_token_used(upstream: Upstream) -> None:
     """One challenge, one token (asked for with Basic credentials) kept for the scope, then
     the token on every request."""
