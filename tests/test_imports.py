@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,21 @@ def test_package_imports_point_downward(package: str) -> None:
     for path in files:
         bad = imported_roots(path) & FORBIDDEN[package]
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_the_command_line_and_its_settings_leave_prometheus_client_unimported() -> None:
+    """prometheus_client picks its multiprocess mode when first imported, so nothing the
+    server's parent process runs before naming the metrics directory may import it."""
+    script = (
+        "import sys\n"
+        "import registry.cli\n"
+        "from registry.config import load\n"
+        "from registry.proxy.upstreams import parse_upstreams\n"
+        "load(None, {}, {})\n"
+        "parse_upstreams(({'prefix': 'hub', 'url': 'https://registry-1.docker.io'},))\n"
+        "print('prometheus_client' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "False"

@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from registry.config import ConfigError, Settings, parse_duration
 from registry.names import NAME
-from storage.gc import Caches
+
+if TYPE_CHECKING:  # storage.gc imports prometheus_client, which must wait for the
+    from storage.gc import Caches  # multiprocess directory (registry/metrics/multiprocess.py)
 
 KEYS = {
     *("prefix", "url", "namespaces", "ttl", "timeout", "default"),
@@ -88,6 +90,8 @@ class Upstreams:
 def collected_caches(settings: Settings) -> Caches:
     """What gc needs of the cache: which repositories are cached, how long pulls keep them."""
     prefixes = tuple(u.prefix for u in parse_upstreams(settings.upstream).all)
+    from storage.gc import Caches
+
     return Caches(prefixes=prefixes, keep=settings.proxy_keep)
 
 
