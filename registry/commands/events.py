@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry.commands import Command
+from registry.commands import Command, no_registry
 from registry.config import Settings
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from storage.errors import Unavailable
 
     url = settings.metadata_url or default_url(Path(settings.data_dir))
-    if settings.metadata_url is None and not (Path(settings.data_dir) / "metadata.db").exists():
-        print(f"artifact-store: no registry in {settings.data_dir}", file=sys.stderr)
+    if no_registry(settings):
         return 1
     try:
         asyncio.run(_print_events(url, args.after, args.follow, args.json))

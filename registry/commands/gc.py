@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry.commands import Command
+from registry.commands import Command, no_registry
 from registry.config import ConfigError, Settings, parse_duration
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.read_only and not policy.dry_run:
         print("artifact-store: read_only is set: gc would write; use --dry-run", file=sys.stderr)
         return 2
+    if no_registry(settings):
+        return 1
     try:
         done = asyncio.run(_collect(settings, policy))
     except Unavailable as exc:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry.commands import Command
+from registry.commands import Command, no_registry
 from registry.config import Settings
 
 if TYPE_CHECKING:
@@ -27,8 +27,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from storage.errors import Unavailable
 
-    if settings.metadata_url is None and not (Path(settings.data_dir) / "metadata.db").exists():
-        print(f"artifact-store: no registry in {settings.data_dir}", file=sys.stderr)
+    if no_registry(settings):
         return 1
     try:
         found = asyncio.run(_apply(settings, args.dry_run))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry.commands import Command
+from registry.commands import Command, no_registry
 from registry.config import Settings
 from registry.units import format_size
 
@@ -30,8 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from storage.errors import Unavailable
 
     url = settings.metadata_url or default_url(Path(settings.data_dir))
-    if settings.metadata_url is None and not (Path(settings.data_dir) / "metadata.db").exists():
-        print(f"artifact-store: no registry in {settings.data_dir}", file=sys.stderr)
+    if no_registry(settings):
         return 1
     try:
         found = asyncio.run(_report(url, settings, args.repository))

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry.commands import Command
+from registry.commands import Command, no_registry
 from registry.config import Settings
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from registry.terminal_progress import progress_for
     from storage.errors import StorageError
 
-    if settings.metadata_url is None and not (Path(settings.data_dir) / "metadata.db").exists():
-        print(f"artifact-store: no registry in {settings.data_dir}", file=sys.stderr)
+    if no_registry(settings):
         return FAILED
     try:
         report = asyncio.run(_scan(settings, args, progress_for(args.json)))

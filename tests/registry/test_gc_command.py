@@ -30,12 +30,20 @@ FIELDS = {
 
 
 def test_json_has_every_field(tmp_path: Path) -> None:
+    assert run("migrate", "--data-dir", str(tmp_path / "data")).returncode == 0
     done = run("gc", "--data-dir", str(tmp_path / "data"), "--dry-run", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert set(report) == FIELDS
     assert report["dry_run"] is True and report["blobs"] == []
     assert report["retention"] == {"dry_run": True, "tags": [], "manifests": []}
+
+
+def test_a_mistyped_data_dir_is_refused_not_made(tmp_path: Path) -> None:
+    done = run("gc", "--data-dir", str(tmp_path / "typo"), "--json")
+    assert done.returncode == 1
+    assert "no registry in" in done.stderr and done.stdout == ""
+    assert not (tmp_path / "typo").exists()
 
 
 @pytest.mark.parametrize(
