@@ -1,8 +1,9 @@
 """Garbage collection racing pushes across replicas: two pushers, one on each replica,
 push images that reuse one layer and delete them again (so that layer keeps becoming
 garbage) while `artifact-store gc --grace 0s` runs over and over in a third process on
-the same PostgreSQL (and S3, when SeaweedFS is built). A push may fail cleanly and be
-pushed again; afterwards every tagged manifest's blobs are all there and hash right."""
+the same PostgreSQL, with a shared data directory and with S3 (SeaweedFS). A push may
+fail cleanly and be pushed again; afterwards every tagged manifest's blobs are all there
+and hash right."""
 
 from __future__ import annotations
 
@@ -137,14 +138,30 @@ def verify(url: str, repos: list[str]) -> int:
     return checked_tags
 
 
-@pytest.fixture
+S3_RACE = (
+    "known race, issue #10 open: on PostgreSQL + S3 with --grace 0s a sweep can still"
+    " delete a blob that a concurrent push links (most runs here)"
+)
+
+
+@pytest.fixture(
+    params=[
+        "filesystem",
+        pytest.param("s3", marks=pytest.mark.xfail(reason=S3_RACE, strict=False)),
+    ]
+)
 def replicas(
-    postgres: PostgresServer, seaweedfs: S3Server | None, tmp_path: Path
+    request: pytest.FixtureRequest, postgres: PostgresServer, tmp_path: Path
 ) -> Iterator[list[Replica]]:
-    """Two replicas on one PostgreSQL database and one bucket (or, without SeaweedFS, one
-    shared data directory); no balancer: each pusher talks to a replica of its own."""
+    """Two replicas on one PostgreSQL database and one shared data directory, or one
+    bucket; no balancer: each pusher talks to a replica of its own."""
+    s3: S3Server | None = None
+    if request.param == "s3":
+        s3 = request.getfixturevalue("seaweedfs")
+        if s3 is None:
+            pytest.skip("SeaweedFS is not built")
     env = replica_env(
-        postgres.create_database("gcrace"), tmp_path / "shared-data", object_settings(seaweedfs)
+        postgres.create_database("gcrace"), tmp_path / "shared-data", object_settings(s3)
     )
     members = [Replica(f"replica-{i}", env, tmp_path / f"replica-{i}.log") for i in (1, 2)]
     try:
