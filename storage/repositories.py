@@ -150,20 +150,6 @@ async def record_blob(
     inserted = await conn.execute(
         db.insert_ignore(blobs), {"key": key, "size": size, "created": at, "verified": at}
     )
-    new = bool(rowcount(inserted))
-    if not new and not await _held_from_sweeps(db, conn, key):
-        raise BlobSwept({"key": key})  # its bytes may be gone already: the client pushes again
     aliases = [{"algorithm": d.algorithm, "hex": d.hex, "blob_key": key} for d in digests.values()]
     await conn.execute(db.insert_ignore(digest_aliases), aliases)
-    return key, new
-
-
-async def _held_from_sweeps(db: Database, conn: Conn, key: str) -> bool:
-    """The existing row, share-locked on PostgreSQL until the transaction ends (so a sweep
-    cannot delete it under the aliases and link about to reference it); False when a sweep
-    has it, or deleted it since the insert found it."""
-    query = select(blobs.c.sweeping).where(blobs.c.key == key)
-    if not db.is_sqlite:
-        query = query.with_for_update(read=True)
-    row = (await conn.execute(query)).first()
-    return row is not None and row.sweeping is None
+    return key, bool(rowcount(inserted))
