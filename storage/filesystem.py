@@ -8,6 +8,7 @@ compose fsync the file and its directory first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -171,9 +172,12 @@ class FilesystemObjectStore:
     def _publish(source: Path, target: Path) -> None:
         if target.exists():
             source.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # swept meanwhile: the commit says so
+                os.utime(target)  # published now: gc dates objects no row knows by mtime
             return
         with open(source, "rb") as handle:
             os.fsync(handle.fileno())
+        os.utime(source)  # the last chunk may be hours old; the blob is published now
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
         _fsync_dir(target.parent)

@@ -27,8 +27,10 @@ creates a blob row checks that its bytes exist; a sweep sets `sweeping` only on
 rows that are still unlinked in the same statement, on rows it has locked
 (PostgreSQL: FOR UPDATE SKIP LOCKED, so rows a push is writing are left to the
 next run; SQLite: one writer at a time). A manifest PUT locks the links it needs
-(FOR SHARE) until it commits. So a sweep and a push of the same content end
-with the blob whole and linked, or the push failing with a retryable error.
+(FOR SHARE) until it commits. An object no row knows is claimed with a row of gc's
+own (marked sweeping) before its bytes are deleted, as a push claims a row. So a
+sweep and a push of the same content end with the blob whole and linked, or the push
+failing with a retryable error.
 
 A dry run does every stage in one transaction that it rolls back, touching no
 object: what it reports is exactly what a run would have done at that moment.
@@ -649,16 +651,36 @@ async def _orphan_blobs(run: Run, keys: list[str]) -> None:
         if layout.blob_hex(key) is None:
             await run.delete_object(key)
             run.report.orphans += 1
-    if not by_hex:
+    unknown = sorted(hex_key for hex_key in by_hex if hex_key not in run.swept)
+    if not unknown:
         return
+    # An object no row knows may be a push between its publish and its commit. The
+    # collector claims it as a push would, with a row of its own marked sweeping: a push
+    # that inserted first keeps it (its row exists: nothing is claimed), one that comes
+    # after meets `sweeping` and fails with BlobSwept, to be pushed again.
     async with run.transaction() as conn:
-        known = set(
-            (await conn.execute(select(blobs.c.key).where(blobs.c.key.in_(list(by_hex))))).scalars()
+        claimed = list(
+            (
+                await conn.execute(
+                    run.db.insert_ignore(blobs)
+                    .values(
+                        [
+                            {"key": k, "size": 0, "created": run.started, "sweeping": run.started}
+                            for k in unknown
+                        ]
+                    )
+                    .returning(blobs.c.key)
+                )
+            ).scalars()
         )
-    for hex_key, key in by_hex.items():
-        if hex_key not in known and hex_key not in run.swept:
-            await run.delete_object(key)
-            run.report.orphans += 1
+    if not claimed:
+        return
+    await run.delete_objects([by_hex[hex_key] for hex_key in claimed])
+    async with run.transaction() as conn:
+        await conn.execute(
+            delete(blobs).where(blobs.c.key.in_(claimed), blobs.c.sweeping.is_not(None))
+        )
+    run.report.orphans += len(claimed)
 
 
 async def _orphan_uploads(run: Run, store: Dated) -> None:

@@ -150,6 +150,11 @@ async def record_blob(
     inserted = await conn.execute(
         db.insert_ignore(blobs), {"key": key, "size": size, "created": at, "verified": at}
     )
+    new = bool(rowcount(inserted))
+    if not new and not rowcount(await conn.execute(_CLAIM, {"blob": key})):
+        # The row is being swept, or a sweep deleted it since the insert met it: the row
+        # lock the claim takes orders this push after that sweep, which it must not join.
+        raise BlobSwept({"key": key})
     aliases = [{"algorithm": d.algorithm, "hex": d.hex, "blob_key": key} for d in digests.values()]
     await conn.execute(db.insert_ignore(digest_aliases), aliases)
-    return key, bool(rowcount(inserted))
+    return key, new

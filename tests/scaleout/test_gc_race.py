@@ -138,16 +138,10 @@ def verify(url: str, repos: list[str]) -> int:
     return checked_tags
 
 
-S3_RACE = (
-    "known race, issue #10 open: on PostgreSQL + S3 with --grace 0s a sweep can still"
-    " delete a blob that a concurrent push links (most runs here)"
-)
-
-
 @pytest.fixture(
     params=[
         "filesystem",
-        pytest.param("s3", marks=pytest.mark.xfail(reason=S3_RACE, strict=False)),
+        "s3",
     ]
 )
 def replicas(
