@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
             verify_reads=settings.verify_reads,
         )
         app.state.storage.uploads.max_sessions = settings.max_upload_sessions
+        app.state.storage.uploads.max_sessions_per_client = settings.max_upload_sessions_per_client
         app.state.proxy = _pull_through(app.state.storage, upstreams)
         try:
             async with running(settings, app.state.storage, sinks, pulls):

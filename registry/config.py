@@ -144,6 +144,12 @@ class Settings:
         " (default 1000; 0: no limit)",
         minimum=0,
     )
+    max_upload_sessions_per_client: int = setting(
+        200,
+        "open upload sessions per client (the signed-in user, else the address) across all"
+        " repositories; a POST past it is refused with 429 (default 200; 0: no limit)",
+        minimum=0,
+    )
     zero_copy_pulls: bool = setting(
         True,
         "on granian, send whole filesystem blobs as files (fast; ~300 KiB per slow reader);"

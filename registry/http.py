@@ -48,6 +48,15 @@ def scope_actor(scope: Scope) -> str:
     return f"{user or 'anonymous'}@{client[0]}" if client else user or "anonymous"
 
 
+def client(request: Request) -> str | None:
+    """Who is asking, for limits per client: the signed-in user, else the address."""
+    user = request.scope.get(SCOPE_KEY, EVERYTHING).subject
+    if user:
+        return f"user:{user}"[:255]
+    address = request.scope.get("client")
+    return f"address:{address[0]}" if address else None
+
+
 def content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:

@@ -101,6 +101,8 @@ uploads = Table(
     Column("size", BigInteger, nullable=False),
     Column("started", DateTime(timezone=True), nullable=False),
     Column("updated", DateTime(timezone=True), nullable=False, index=True),
+    # who opened it (a user, or an address), for max_upload_sessions_per_client
+    Column("client", String(255), index=True),
 )
 
 events = Table(

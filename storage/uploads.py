@@ -37,7 +37,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 
 from manifests.digest import Digest
 from storage import layout
@@ -106,12 +106,16 @@ class UploadSessions:
         self._intakes = Intakes()
         self._file_locks = file_locks
         self.max_sessions = 0  # open sessions per repository; 0: no limit
+        self.max_sessions_per_client = 0  # open sessions per client; 0: no limit
         self._pushing: set[str] = set()  # ids of this process's monolithic pushes in flight
 
-    async def start(self, repository: str, algorithm: str | None = None) -> Upload:
+    async def start(
+        self, repository: str, algorithm: str | None = None, client: str | None = None
+    ) -> Upload:
+        """A new session; `client` (a user or an address) counts against its own cap."""
         upload = Upload(str(uuid.uuid4()), repository, 0, algorithm)
         async with self.db.write() as conn:
-            await self._check_room(conn, repository)
+            await self._check_room(conn, repository, client)
             started = now()
             await conn.execute(
                 _START,
@@ -122,19 +126,22 @@ class UploadSessions:
                     "size": 0,
                     "started": started,
                     "updated": started,
+                    "client": client,
                 },
             )
         self._states.keep(upload.id, Progress(Verifier(_extra(algorithm)), []))
         return upload
 
-    async def _check_room(self, conn: Conn, repository: str) -> None:
-        if not self.max_sessions:
-            return
-        count = select(func.count()).select_from(uploads).where(uploads.c.repository == repository)
-        if (await conn.execute(count)).scalar_one() >= self.max_sessions:
+    async def _check_room(self, conn: Conn, repository: str, client: str | None) -> None:
+        if self.max_sessions and await _open(conn, uploads.c.repository == repository) >= (
+            self.max_sessions
+        ):
             raise TooManyUploads(
                 {"repository": repository, "max_upload_sessions": self.max_sessions}
             )
+        limit = self.max_sessions_per_client
+        if limit and client is not None and await _open(conn, uploads.c.client == client) >= limit:
+            raise TooManyUploads({"client": client, "max_upload_sessions_per_client": limit})
 
     async def strays(self) -> set[str]:
         """Ids under uploads/ with stored bytes but no session row: monolithic pushes in
@@ -474,3 +481,9 @@ async def _ingest(chunks: AsyncIterator[bytes], verifier: Verifier, writer: Obje
         await asyncio.gather(verifier.update_async(buffer), writer.write(buffer))
         written += len(buffer)
     return written
+
+
+async def _open(conn: Conn, which: ColumnElement[bool]) -> int:
+    """Open sessions that match (an indexed column: one index range)."""
+    count = await conn.execute(select(func.count()).select_from(uploads).where(which))
+    return int(count.scalar_one())

@@ -8,7 +8,16 @@ from starlette.responses import Response
 
 from manifests.digest import HEX_LENGTHS, Digest, UnsupportedAlgorithm
 from registry.auth.access import may_pull
-from registry.http import actor, body, content_length, has_body, repository, storage, upload_range
+from registry.http import (
+    actor,
+    body,
+    client,
+    content_length,
+    has_body,
+    repository,
+    storage,
+    upload_range,
+)
 from registry.proxy.routing import refuse_pushes
 from storage.uploads import Upload
 
@@ -31,7 +40,8 @@ async def start_upload(request: Request) -> Response:
             name, digest, body(request), actor(request), content_length(request)
         )
         return _created(request, name, digest if digest.algorithm != "sha256" else pushed)
-    upload = await store.uploads.start(name, _algorithm(params.get("digest-algorithm")))
+    algorithm = _algorithm(params.get("digest-algorithm"))
+    upload = await store.uploads.start(name, algorithm, client(request))
     return _accepted(request, upload)
 
 

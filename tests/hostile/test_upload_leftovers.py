@@ -1,9 +1,10 @@
-"""Upload sessions cannot pile up: a cap per repository (429), and data a killed request
-left with no session row is found and removed."""
+"""Upload sessions cannot pile up: a cap per repository and one per client (429), and data
+a killed request left with no session row is found and removed."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import socket
@@ -41,6 +42,28 @@ def test_sessions_past_the_cap_get_429(capped: TestClient) -> None:
     assert capped.post("/v2/other/blobs/uploads/").status_code == 202  # per repository
     assert capped.delete(opened[0].headers["Location"]).status_code == 204
     assert capped.post("/v2/r/blobs/uploads/").status_code == 202
+
+
+def test_sessions_past_the_cap_of_one_client_get_429_in_any_repository(data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir, max_upload_sessions_per_client=CAP)
+    app = create_app(settings)
+    with TestClient(app, client=("10.0.0.1", 4000)) as first:
+        opened = [first.post(f"/v2/r{n}/blobs/uploads/") for n in range(CAP)]
+        assert [response.status_code for response in opened] == [202] * CAP
+        refused = first.post("/v2/elsewhere/blobs/uploads/")
+        assert refused.status_code == 429
+        error = refused.json()["errors"][0]
+        assert error["code"] == "TOOMANYREQUESTS"
+        assert error["detail"]["max_upload_sessions_per_client"] == CAP
+        second = TestClient(app, client=("10.0.0.2", 4000))  # the same server, another client
+        assert second.post("/v2/elsewhere/blobs/uploads/").status_code == 202
+        assert first.delete(opened[0].headers["Location"]).status_code == 204
+        assert first.post("/v2/elsewhere/blobs/uploads/").status_code == 202
+        # a whole push in one POST opens no session, so it is never refused by the cap
+        data = b"monolithic"
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        pushed = first.post(f"/v2/r0/blobs/uploads/?digest={digest}", content=data)
+        assert pushed.status_code == 201
 
 
 def killed_mid_push(server: LiveServer) -> None:

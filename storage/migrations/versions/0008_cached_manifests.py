@@ -2,7 +2,7 @@
 digest of a cached repository, and when a client last pulled it (kept by gc while recent).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02
 """
 
