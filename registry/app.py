@@ -24,11 +24,13 @@ from registry.auth.setup import build as build_auth
 from registry.background import running
 from registry.config import Settings
 from registry.errors import exception_handlers
+from registry.full_disk import WriteGate
 from registry.limits import RequestLimit
 from registry.metrics import exposition
 from registry.notifications.sinks import parse_sinks
 from registry.observe import RequestObserver
 from registry.policy_rules import storage_policy
+from registry.preflight import data_dir
 from registry.proxy.cache import PullThroughCache
 from registry.proxy.upstreams import Upstreams, parse_upstreams
 from registry.pulls import PullRecorder
@@ -103,7 +105,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         app.state.storage.uploads.max_sessions_per_client = settings.max_upload_sessions_per_client
         app.state.proxy = _pull_through(app.state.storage, upstreams)
         try:
-            async with running(settings, app.state.storage, sinks, pulls):
+            async with running(settings, app.state.storage, sinks, pulls, gate):
                 yield
         finally:
             if app.state.proxy is not None:
@@ -118,14 +120,16 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         RequestObserver, routes=served, pulls=pulls, body_timeout=settings.body_timeout
     )
     limit = Middleware(RequestLimit, limit=settings.max_requests)
-    read_only = [Middleware(ReadOnly)] if settings.read_only else []
+    gate = WriteGate(Path(settings.data_dir) if data_dir.uses(settings) else None)
+    read_only = Middleware(ReadOnly, gate=None if settings.read_only else gate)
     app = Starlette(
         routes=served,
-        middleware=[observer, limit, *read_only, *([auth.middleware(served)] if auth else [])],
+        middleware=[observer, limit, read_only, *([auth.middleware(served)] if auth else [])],
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
     app.state.zero_copy_pulls = settings.zero_copy_pulls
+    app.state.write_gate = gate
     app.state.ui_auth = ui_auth(auth, settings)
     return app
 

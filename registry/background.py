@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
 from registry.config import Settings
+from registry.full_disk import WriteGate
 from registry.metrics import multiprocess
 from registry.metrics.exposition import save_every
 from registry.metrics.requests import TALLY
@@ -40,7 +41,11 @@ gc_log = logging.getLogger("artifact_store.gc")
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, storage: Storage, sinks: Sequence[Sink], pulls: PullRecorder | None
+    settings: Settings,
+    storage: Storage,
+    sinks: Sequence[Sink],
+    pulls: PullRecorder | None,
+    gate: WriteGate,
 ) -> AsyncIterator[None]:
     notifications = Notifications(sinks, storage.db) if sinks else None
     if notifications is not None:
@@ -49,6 +54,8 @@ async def running(
         refresh_every(storage.db, settings.metrics_usage_interval),
         remove_strays_every(storage.uploads),
     ]
+    if not await gate.check():  # a full disk: read-only until space is freed
+        jobs.append(gate.watch())
     if settings.scrub_interval:
         rate = settings.scrub_rate * MB or None
         jobs.append(scrub_every(storage.blobs, settings.scrub_interval, rate))

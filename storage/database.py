@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -73,6 +74,7 @@ _TRANSIENT_SQLSTATE = ("08", "40", "53", "57")
 # PostgreSQL error classes that mean "never with these settings": invalid authorization
 # (wrong user or password, no pg_hba.conf entry), and an unknown database.
 _REFUSED_SQLSTATE = "28"
+SQLITE_FULL = 13  # "database or disk is full" (the primary result code, low 8 bits)
 _MISSING_SQLSTATE = "3D"
 
 
@@ -343,6 +345,8 @@ def _unavailable_on_outage() -> Iterator[None]:
     try:
         yield
     except (DBAPIError, PoolTimeout, ConnectionError, TimeoutError, socket.gaierror) as exc:
+        if _disk_full(exc):  # SQLite on a full disk: an exhausted resource, not an outage
+            raise OSError(errno.ENOSPC, "no space left on device for the metadata") from exc
         refusal = _refusal(exc)
         if refusal is not None:
             raise refusal from exc
@@ -350,6 +354,11 @@ def _unavailable_on_outage() -> Iterator[None]:
             raise
         ERRORS.inc()
         raise Unavailable("metadata database unavailable") from exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == SQLITE_FULL
 
 
 def _refusal(exc: BaseException) -> Unavailable | None:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import shutil
-import uuid
 from pathlib import Path
 
 from registry.config import Settings
+from registry.full_disk import is_full, write_probe
 from registry.preflight.failure import check_creatable, path_error
 from registry.units import format_size
-
-PROBE = b"artifact-store start-up probe\n"
 
 
 def uses(settings: Settings) -> list[str]:
@@ -59,20 +56,10 @@ def _probed(path: Path, held: list[str]) -> str:
     if not held:
         return f"{path} holds nothing with these settings (metadata and blobs live elsewhere)"
     try:
-        _write_probe(path)
+        write_probe(path)
     except OSError as exc:
+        if is_full(exc):  # pulls can still be served: the server starts read-only
+            return f"{path} is on a full disk: serving read-only until space is freed"
         raise path_error("data_dir", path, exc, "cannot write a file in it") from exc
     free = format_size(shutil.disk_usage(path).free)
     return f"{path} is writable, {free} free; holds {', '.join(held)}"
-
-
-def _write_probe(path: Path) -> None:
-    """Write, sync and remove a small file: a full disk fails here, not in a request."""
-    probe = path / f".probe-{uuid.uuid4().hex}"
-    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, PROBE)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-        probe.unlink(missing_ok=True)

@@ -15,7 +15,13 @@ import logging
 from pathlib import Path
 
 from registry.config import Settings
-from registry.preflight.failure import CONFIGURATION, ENVIRONMENT, StartupError, cause
+from registry.preflight.failure import (
+    CONFIGURATION,
+    ENVIRONMENT,
+    StartupError,
+    cause,
+    path_error,
+)
 from registry.units import format_duration
 from registry.version import package_version
 from storage.database import (
@@ -54,6 +60,9 @@ async def migrate(settings: Settings, progress: Progress = SILENT) -> str | None
         return await migrate_url(url, Path(settings.data_dir), progress)
     except StorageError as exc:
         raise failure(url, exc) from exc
+    except OSError as exc:  # a full disk: no schema to serve from (read-only needs one)
+        doing = "cannot write the metadata database in it"
+        raise path_error("data_dir", Path(settings.data_dir), exc, doing) from exc
 
 
 async def inspect(settings: Settings) -> str:

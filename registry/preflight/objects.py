@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from registry.config import Settings
+from registry.full_disk import is_full
 from registry.preflight.failure import CONFIGURATION, ENVIRONMENT, StartupError, path_error
 from storage.errors import CredentialsRefused, StorageError, StoreMissing
 from storage.layout import probe_key
@@ -39,6 +40,8 @@ async def _probe(settings: Settings) -> str:
         finally:
             await close(store)
     except OSError as exc:
+        if is_full(exc):  # pulls can still be served: the server starts read-only
+            return _where(settings) + ": on a full disk, serving read-only until space is freed"
         raise path_error("data_dir", Path(settings.data_dir) / "objects", exc) from exc
     except StorageError as exc:
         raise s3_failure(settings, exc) from exc

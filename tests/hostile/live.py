@@ -10,23 +10,31 @@ from pathlib import Path
 from tests.conftest import LiveServer, free_port, missing_tool, wait_until_serving
 
 
-def serve_on_tmpfs(root: Path, size: str, *extra: str) -> LiveServer:
+def serve_on_tmpfs(
+    root: Path, size: str, *extra: str, seed: Path | None = None, fill: bool = False
+) -> LiveServer:
     """A server whose data directory is a tmpfs of `size`, mounted in a mount namespace of
-    its own (unshare): a disk that really fills up, with no privilege over the host."""
+    its own (unshare): a disk that really fills up, with no privilege over the host. With
+    `seed`, the data directory starts as a copy of it; with `fill`, the file `root/fill`
+    takes every byte left before the server starts."""
     if shutil.which("unshare") is None:
         missing_tool("unshare (util-linux) is not installed")
     root.mkdir(parents=True, exist_ok=True)
     host = f"127.0.0.1:{free_port()}"
     exe = shutil.which("artifact-store", path=str(Path(sys.executable).parent)) or "artifact-store"
-    mount = 'mount -t tmpfs -o size="$1" tmpfs "$2" && shift 2 && exec "$@"'
+    data = root / "data"
+    steps = f'cp -a "{seed}" "{data}" && ' if seed else ""
+    if fill:  # dd ends when the disk is full: its failure is the point
+        steps += f'{{ dd if=/dev/zero of="{root}/fill" bs=4k 2>/dev/null; true; }} && '
+    mount = f'mount -t tmpfs -o size="$1" tmpfs "$2" && {steps}shift 2 && exec "$@"'
     command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, "sh"]
-    serve = [exe, "serve", "--addr", host, "--data-dir", str(root / "data"), *extra]
+    serve = [exe, "serve", "--addr", host, "--data-dir", str(data), *extra]
     with open(root.parent / f"{root.name}.log", "ab") as log:
         process = subprocess.Popen(
             [*command, size, str(root), *serve], stdout=log, stderr=subprocess.STDOUT
         )
     wait_until_serving(f"http://{host}", process)
-    return LiveServer(host, root / "data", process)
+    return LiveServer(host, data, process)
 
 
 def inside(server: LiveServer, path: Path) -> Path:
