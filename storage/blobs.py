@@ -219,7 +219,12 @@ class BlobStore:
     async def quarantine(self, key: str, reason: str, actor: str) -> bool:
         """Stop serving a blob whose bytes are corrupt or missing: set the bytes aside
         (kept for inspection, never deleted), then mark the row and record the event. A push
-        of the same content heals it (`record`). False when it was quarantined already."""
+        of the same content heals it (`record`). False when it was quarantined already, or
+        when gc is deleting it (its bytes are going anyway; set aside, they would stay)."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(blobs.c.sweeping).where(blobs.c.key == key))).first()
+        if row is not None and row.sweeping is not None:
+            return False
         await self._set_aside(key)
         async with self.db.write() as conn:
             marked = await conn.execute(

@@ -275,6 +275,7 @@ def _blob_rows(repository: str | None) -> Select[Any]:
             (digest_aliases.c.hex).label("hex"),
         )
         .outerjoin(digest_aliases, sha256)
+        .where(blobs.c.sweeping.is_(None))  # gc is deleting it: nothing to check or heal
         .order_by(blobs.c.verified.asc().nulls_first(), blobs.c.key)
     )
     if repository is not None:

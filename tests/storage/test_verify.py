@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from manifests.digest import Digest
 from storage import layout
@@ -130,6 +132,24 @@ async def test_missing_objects_and_orphans_are_reported_and_orphans_left(storage
     with pytest.raises(BlobUnknown):
         await storage.blobs.resolve(REPO, gone["sha256"])
     assert await read_whole(storage, REPO, kept["sha256"]) == b"still here"
+
+
+async def test_a_blob_gc_is_sweeping_is_neither_checked_nor_set_aside(storage: Storage) -> None:
+    """gc deletes the bytes of a row marked sweeping, then the row: a scan between the two
+    would report the blob missing and quarantine keeps what it sets aside forever."""
+    swept = await push(storage, b"being swept")
+    key = swept["blake3"].hex
+    async with storage.db.write() as conn:
+        await conn.execute(
+            update(blob_rows).where(blob_rows.c.key == key).values(sweeping=datetime.now(UTC))
+        )
+    await storage.objects.delete(layout.blob_key(key))  # gc's first step
+    report = await Scrubber(storage.blobs).run()
+    assert report.missing == [] and report.corrupt == []
+    await storage.objects.put_bytes(layout.blob_key(key), b"being swept")  # not yet deleted
+    assert not await storage.blobs.quarantine(key, "corrupt", "tester")
+    assert await storage.objects.stat(layout.blob_key(key)) is not None
+    assert [k async for k in storage.objects.list("quarantine")] == []
 
 
 async def test_files_being_written_and_other_trees_are_not_orphans(storage: Storage) -> None:
