@@ -96,7 +96,7 @@ uploads = Table(
     "uploads",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column("repository", String(255), nullable=False),
+    Column("repository", String(255), nullable=False, index=True),
     Column("algorithm", String(16)),  # extra digest algorithm asked for, if any
     Column("size", BigInteger, nullable=False),
     Column("started", DateTime(timezone=True), nullable=False),

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, delete, func, select, update
 
 from manifests.digest import Digest
 from storage import layout
@@ -133,15 +133,21 @@ class UploadSessions:
         return upload
 
     async def _check_room(self, conn: Conn, repository: str, client: str | None) -> None:
-        if self.max_sessions and await _open(conn, uploads.c.repository == repository) >= (
-            self.max_sessions
-        ):
+        """Both caps in one statement (it runs under the write lock of every POST)."""
+        per_client = self.max_sessions_per_client if client is not None else 0
+        if not (self.max_sessions or per_client):
+            return
+        query = select(
+            _open(uploads.c.repository == repository).label("repository"),
+            _open(uploads.c.client == client).label("client"),
+        )
+        counts = (await conn.execute(query)).one()
+        if self.max_sessions and counts.repository >= self.max_sessions:
             raise TooManyUploads(
                 {"repository": repository, "max_upload_sessions": self.max_sessions}
             )
-        limit = self.max_sessions_per_client
-        if limit and client is not None and await _open(conn, uploads.c.client == client) >= limit:
-            raise TooManyUploads({"client": client, "max_upload_sessions_per_client": limit})
+        if per_client and counts.client >= per_client:
+            raise TooManyUploads({"client": client, "max_upload_sessions_per_client": per_client})
 
     async def strays(self) -> set[str]:
         """Ids under uploads/ with stored bytes but no session row: monolithic pushes in
@@ -483,7 +489,6 @@ async def _ingest(chunks: AsyncIterator[bytes], verifier: Verifier, writer: Obje
     return written
 
 
-async def _open(conn: Conn, which: ColumnElement[bool]) -> int:
-    """Open sessions that match (an indexed column: one index range)."""
-    count = await conn.execute(select(func.count()).select_from(uploads).where(which))
-    return int(count.scalar_one())
+def _open(which: ColumnElement[bool]) -> ScalarSelect[int]:
+    """How many open sessions match (an indexed column: one index range)."""
+    return select(func.count()).select_from(uploads).where(which).scalar_subquery()
