@@ -57,8 +57,9 @@ class WriteGate:
         try:
             await asyncio.to_thread(write_probe, self.data_dir)
         except OSError as exc:
-            if not is_full(exc):
-                raise
+            if not is_full(exc):  # start-up checks report the rest; requests will too
+                log.warning("cannot write a probe file in %s: %s", self.data_dir, exc)
+                return True
             if self.reason is None:
                 self.reason = f"no space left on the disk of {self.data_dir}: serving read-only"
                 log.warning(
