@@ -59,9 +59,9 @@ def test_replica_killed_mid_upload_the_retry_through_the_other_completes(
         # The client resumes where the registry says the upload stands.
         status = client.get(location)
         assert (status.status_code, status.headers["Range"]) == (204, f"0-{len(head) - 1}")
-        wrong = client.patch(
-            location, content=tail, headers={"Content-Range": f"0-{len(tail) - 1}"}
-        )
+        # A small body: answered before it is read, a large one makes the replica close
+        # with bytes unread, and nginx may see the reset before the answer (502).
+        wrong = client.patch(location, content=tail[:1024], headers={"Content-Range": "0-1023"})
         assert wrong.status_code == 416
         assert wrong.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
         last = f"{len(head)}-{len(data) - 1}"
